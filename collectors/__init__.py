@@ -1,0 +1,1 @@
+"""Collectors turn one source into tenant-labelled metric families. No HTTP here."""

@@ -1,0 +1,123 @@
+"""Build Prometheus metric families for catalogued metrics only, with exact label sets."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from prometheus_client.metrics_core import Metric as Family
+
+from obsbundle.catalog import Catalog, Metric
+
+
+class UncataloguedMetric(KeyError):
+    """A collector tried to emit a metric the catalog does not declare."""
+
+
+class MetricSet:
+    """Samples for one scrape, grouped by family; label sets are checked against the catalog.
+
+    `const_labels` (typically `server`) are added to every sample whose metric declares them.
+    Adding the same series twice sums the values, which is how per-table rows fold into a
+    per-tenant series.
+    """
+
+    def __init__(self, catalog: Catalog, const_labels: Mapping[str, str] | None = None) -> None:
+        self.catalog = catalog
+        self.const_labels = dict(const_labels or {})
+        self._values: dict[str, dict[tuple[str, ...], float]] = {}
+        self._histograms: dict[str, dict[tuple[str, ...], tuple[list[tuple[str, float]], float]]] = {}
+
+    def _metric(self, name: str) -> Metric:
+        try:
+            return self.catalog[name]
+        except KeyError:
+            raise UncataloguedMetric(name) from None
+
+    def _key(self, metric: Metric, labels: Mapping[str, object]) -> tuple[str, ...]:
+        merged = {k: v for k, v in self.const_labels.items() if k in metric.labels}
+        merged.update({k: v for k, v in labels.items()})
+        if set(merged) != set(metric.labels):
+            raise ValueError(f"{metric.name}: labels {sorted(merged)} != declared {sorted(metric.labels)}")
+        return tuple("" if merged[k] is None else str(merged[k]) for k in metric.labels)
+
+    def add(self, name: str, value: float | int | None, labels: Mapping[str, object] | None = None) -> None:
+        """Add a gauge/counter/info sample; None or NaN values are skipped (no data, not zero)."""
+        if value is None:
+            return
+        value = float(value)
+        if math.isnan(value):
+            return
+        metric = self._metric(name)
+        if metric.type == "histogram":
+            raise ValueError(f"{name} is a histogram; use add_histogram")
+        series = self._values.setdefault(name, {})
+        key = self._key(metric, labels or {})
+        series[key] = series.get(key, 0.0) + value
+
+    def set(self, name: str, value: float | int | None, labels: Mapping[str, object] | None = None) -> None:
+        """Like add, but replaces rather than sums an existing series."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return
+        metric = self._metric(name)
+        self._values.setdefault(name, {})[self._key(metric, labels or {})] = float(value)
+
+    def add_histogram(
+        self,
+        name: str,
+        buckets: Sequence[tuple[float, float]],
+        sum_value: float,
+        labels: Mapping[str, object] | None = None,
+    ) -> None:
+        """Buckets as cumulative (upper bound, count) pairs, ending with +Inf."""
+        metric = self._metric(name)
+        formatted = [("+Inf" if math.isinf(le) else repr(float(le)), float(c)) for le, c in buckets]
+        self._histograms.setdefault(name, {})[self._key(metric, labels or {})] = (formatted, sum_value)
+
+    def declare_empty(self, names: Iterable[str]) -> None:
+        """Expose families with no samples so HELP/TYPE are present even with nothing to report."""
+        for name in names:
+            metric = self._metric(name)
+            target = self._histograms if metric.type == "histogram" else self._values
+            target.setdefault(name, {})
+
+    def names(self) -> set[str]:
+        return set(self._values) | set(self._histograms)
+
+    def value(self, name: str, **labels: str) -> float | None:
+        """Read back one series (tests and derived ratios)."""
+        metric = self._metric(name)
+        return self._values.get(name, {}).get(self._key(metric, labels))
+
+    def families(self) -> list[Family]:
+        out: list[Family] = []
+        for name in sorted(self._values):
+            metric = self.catalog[name]
+            labels = list(metric.labels)
+            if metric.type == "counter":
+                family: Family = CounterMetricFamily(name.removesuffix("_total"), metric.help, labels=labels)
+            else:
+                family = GaugeMetricFamily(name, metric.help, labels=labels)
+            for key, value in sorted(self._values[name].items()):
+                family.add_metric(list(key), value)
+            out.append(family)
+        for name in sorted(self._histograms):
+            metric = self.catalog[name]
+            family = HistogramMetricFamily(name, metric.help, labels=list(metric.labels))
+            for key, (buckets, sum_value) in sorted(self._histograms[name].items()):
+                family.add_metric(list(key), buckets, sum_value)
+            out.append(family)
+        return out
+
+    def merge(self, other: MetricSet) -> None:
+        for name, series in other._values.items():
+            target = self._values.setdefault(name, {})
+            for key, value in series.items():
+                target[key] = target.get(key, 0.0) + value
+        for name, series in other._histograms.items():
+            self._histograms.setdefault(name, {}).update(series)

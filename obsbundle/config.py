@@ -1,0 +1,194 @@
+"""Load the one YAML config: expand ${VAR}, merge packaged defaults, validate with jsonschema.
+
+Every failure becomes a ConfigError whose message is one line naming the path and the problem,
+e.g. ``sources.postgres[0].dsn: required``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from jsonschema import validators
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from obsbundle.errors import ConfigError
+
+SCHEMA_PACKAGE = "obsbundle.schema"
+ROOT_SCHEMA = "config.yaml"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(value: Any, path: str = "", environ: Mapping[str, str] | None = None) -> Any:
+    """Expand ${VAR} and ${VAR:-default} in every string of a parsed YAML document."""
+    env = os.environ if environ is None else environ
+    if isinstance(value, dict):
+        return {k: expand_env(v, join_path(path, k), env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, f"{path}[{i}]", env) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env and (env[name] != "" or default is None):
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{path or '<root>'}: environment variable {name} is not set")
+
+    return _ENV_REF.sub(substitute, value)
+
+
+def join_path(parent: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    return f"{parent}.{key}" if parent else str(key)
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """Mappings merge key by key; anything else in the override replaces the base."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base.get(key), value) if key in base else value
+        return merged
+    return copy.deepcopy(override)
+
+
+def _schema_resource(name: str) -> dict[str, Any]:
+    text = resources.files(SCHEMA_PACKAGE).joinpath(name).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def schema_registry() -> Registry:
+    """Every schema file of the package, addressable as ``obsbundle:<file>``."""
+    registry: Registry = Registry()
+    for entry in resources.files(SCHEMA_PACKAGE).iterdir():
+        if entry.name.endswith(".yaml"):
+            contents = _schema_resource(entry.name)
+            registry = registry.with_resource(
+                f"obsbundle:{entry.name}", Resource.from_contents(contents, default_specification=DRAFT202012)
+            )
+    return registry
+
+
+def _with_defaults(validator_class: type) -> type:
+    """Fill `default` values of object properties while validating (jsonschema's documented recipe)."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):  # type: ignore[no-untyped-def]
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if isinstance(subschema, dict) and "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """A one-line message for a validation error, never echoing the offending value."""
+    path = ""
+    for part in error.absolute_path:
+        path = join_path(path, part)
+    kind, arg = error.validator, error.validator_value
+    if kind == "required":
+        missing = [name for name in arg if isinstance(error.instance, dict) and name not in error.instance]
+        return f"{join_path(path, missing[0]) if missing else path}: required"
+    if kind == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return f"{join_path(path, extra[0]) if extra else path}: unknown key"
+    messages = {
+        "type": lambda: f"must be of type {arg if isinstance(arg, str) else ' or '.join(arg)}",
+        "enum": lambda: "must be one of " + ", ".join(repr(v) for v in arg),
+        "const": lambda: f"must be {arg!r}",
+        "pattern": lambda: f"must match {arg}",
+        "format": lambda: "is not a valid regular expression" if arg == "regex" else f"is not a valid {arg}",
+        "minimum": lambda: f"must be >= {arg}",
+        "maximum": lambda: f"must be <= {arg}",
+        "exclusiveMinimum": lambda: f"must be > {arg}",
+        "minLength": lambda: "must not be empty" if arg == 1 else f"must have at least {arg} characters",
+        "minItems": lambda: f"must have at least {arg} item(s)",
+        "uniqueItems": lambda: "must not repeat items",
+    }
+    detail = messages.get(kind, lambda: f"invalid ({kind})")()
+    return f"{path or '<root>'}: {detail}"
+
+
+def validate(document: dict[str, Any]) -> None:
+    """Validate (filling defaults in place); raise ConfigError with the most relevant problem."""
+    schema = _schema_resource(ROOT_SCHEMA)
+    validator = _Validator(schema, registry=schema_registry(), format_checker=jsonschema.FormatChecker())
+    errors = sorted(validator.iter_errors(document), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(_describe(best))
+    for path, pattern in _tenancy_rules(document.get("tenancy", {})):
+        if "tenant" not in re.compile(pattern).groupindex:
+            raise ConfigError(f"{path}: regular expression needs a named group (?P<tenant>...)")
+
+
+def _tenancy_rules(tenancy: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for source in ("postgres", "redis", "temporal"):
+        for key, value in (tenancy.get(source) or {}).items():
+            if isinstance(value, str) and key != "search_attribute":
+                yield f"tenancy.{source}.{key}", value
+
+
+def defaults() -> dict[str, Any]:
+    """The packaged defaults every config is merged over (thresholds, SLOs, routing, tenancy)."""
+    text = resources.files("obsbundle").joinpath("default.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def parse(text: str, source: str = "<config>", environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Parse, expand, merge over defaults and validate a config document."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{source}:{where}: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: top level must be a mapping")
+    document = deep_merge(defaults(), expand_env(raw, environ=environ))
+    validate(document)
+    return document
+
+
+def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read and validate the config file at `path`."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.__class__.__name__}") from None
+    return parse(text, str(file), environ)
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Prometheus-style duration ("90s", "5m", "1h30m", "2d") in seconds."""
+    if isinstance(text, int | float):
+        return float(text)
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ConfigError(f"{text!r}: not a duration (use 30s, 5m, 1h)")
+    return sum(float(n) * units[u] for n, u in parts)
