@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.services import PostgresServer, RedisServer
+from obsbundle.local_services import PostgresServer, RedisServer
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Throwaway real services for tests: PostgreSQL, Redis, Prometheus, Alertmanager, Temporal, and
+"""Throwaway real services for tests and `obsbundle demo`: PostgreSQL, Redis, Prometheus, Alertmanager, Temporal, and
 obsbundle exporter processes. Each starts on a free loopback port in its own temp dir and is
 stopped by its fixture. A service already on the machine is used only where a test's env var names
 it (OBSBUNDLE_TEST_PG_DSN, OBSBUNDLE_TEST_REDIS_URL, OBSBUNDLE_TEST_TEMPORAL_ADDRESS).
