@@ -75,12 +75,15 @@ def error_code(exc: BaseException) -> str:
     return "error"
 
 
+_Outcome = tuple[MetricSet, Exception | None]
+
+
 @dataclass
 class _CollectorState:
     collector: Collector
     budget: float
     up_metric: str | None
-    running: Future[MetricSet] | None = None
+    running: Future[_Outcome] | None = None
     errors: dict[str, int] = field(default_factory=dict)
     last_code: str = "none"
     last_duration: float = 0.0
@@ -156,14 +159,17 @@ class ScrapeRunner:
             with self._flight_lock:
                 self._flight = None
 
-    def _submit(self, state: _CollectorState, deadline: float) -> Future[MetricSet] | None:
+    def _submit(self, state: _CollectorState, deadline: float) -> Future[_Outcome] | None:
         if state.running is not None and not state.running.done():
             return None  # still busy from an earlier scrape that overran: do not stack threads
 
-        def run() -> MetricSet:
+        def run() -> _Outcome:
             out = MetricSet(self.catalog, {"server": state.collector.server})
-            state.collector.collect(out, deadline)
-            return out
+            try:
+                state.collector.collect(out, deadline)
+            except Exception as exc:
+                return out, exc  # keep what it added (a background collector's last good pass)
+            return out, None
 
         state.running = self._pool.submit(run)
         return state.running
@@ -177,23 +183,20 @@ class ScrapeRunner:
         ]
         for state, future in submitted:
             if future is None:
-                self._record(state, None, CollectorError("busy"), 0.0)
+                self._record(state, CollectorError("busy"), 0.0)
                 continue
             remaining = max(0.0, min(deadline, started + state.budget) - time.monotonic())
             try:
-                out = future.result(timeout=remaining)
-                self._record(state, out, None, time.monotonic() - started)
-                result.merge(out)
+                out, error = future.result(timeout=remaining)
             except TimeoutError:
-                self._record(state, None, CollectorError("timeout"), time.monotonic() - started)
-            except Exception as exc:
-                self._record(state, None, exc, time.monotonic() - started)
+                self._record(state, CollectorError("timeout"), time.monotonic() - started)
+                continue
+            self._record(state, error, time.monotonic() - started)
+            result.merge(out)
         self._self_metrics(result)
         return result.families()
 
-    def _record(
-        self, state: _CollectorState, out: MetricSet | None, exc: BaseException | None, duration: float
-    ) -> None:
+    def _record(self, state: _CollectorState, exc: BaseException | None, duration: float) -> None:
         state.last_duration = duration
         state.last_success = exc is None
         if exc is not None:

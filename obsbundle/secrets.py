@@ -16,7 +16,7 @@ _secrets: set[str] = set()
 
 MASK = "***"
 _SECRET_QUERY_KEYS = {"password", "passwd", "pass", "sslpassword", "token", "api_key", "apikey", "secret"}
-_KV_PASSWORD = re.compile(r"(?i)\b(password|passwd|sslpassword)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
+_KV_PASSWORD = re.compile(r"(?i)\b(password|passwd|sslpassword)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)")
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/@\s:]*):([^/@\s]*)@")
 
 
