@@ -18,6 +18,8 @@ from typing import Any, Literal
 MetricType = Literal["gauge", "counter", "histogram", "info"]
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+# Third-party names (node_memory_MemAvailable_bytes) are not ours to choose: Prometheus's own grammar.
+_EXTERNAL_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 UNIT_SUFFIXES = {"bytes": "_bytes", "seconds": "_seconds", "ratio": "_ratio", "days": "_days"}
 
 
@@ -48,7 +50,7 @@ class Metric:
     def problems(self) -> list[str]:
         """Convention violations (Prometheus naming best practice); empty when fine."""
         found = []
-        if not _NAME.match(self.name):
+        if not (_EXTERNAL_NAME if self.external else _NAME).match(self.name):
             found.append("name is not snake_case")
         if not self.help.strip():
             found.append("HELP is empty")

@@ -1,0 +1,1 @@
+"""Benchmark: `obsbundle exporter postgres` against Debian's prometheus-postgres-exporter."""

@@ -1,0 +1,1 @@
+"""Benchmark: `obsbundle exporter redis` against Debian's prometheus-redis-exporter key groups."""

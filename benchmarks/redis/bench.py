@@ -1,0 +1,263 @@
+"""`obsbundle exporter redis` against Debian's prometheus-redis-exporter `-check-key-groups`, one run.
+
+For 10k, 100k and 1M keys over 1,000 tenants (DEBUG POPULATE per tenant prefix `tenant:<id>:`):
+- ours: scrape p50/p99 while background passes run back to back, full-pass time, scanner CPU
+  per pass, process CPU per pass, RSS, and the longest Redis command it issued (SLOWLOG with
+  slowlog-log-slower-than 0, filtered by client name);
+- peer: the same figures for `-check-key-groups '^tenant:([^:]+):' -max-distinct-key-groups 2000`,
+  whose cost is paid on every scrape.
+Then the memory estimate's error on a keyspace with widely varying value sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+import redis
+
+from obsbundle.local_services import (
+    ExporterProcess,
+    RedisServer,
+    by_tenant,
+    free_port,
+    parse_metrics,
+    port_open,
+    wait_for,
+)
+
+PEER = "prometheus-redis-exporter"
+TENANTS = 1000
+SCALES = (10, 100, 1000)  # keys per tenant -> 10k, 100k, 1M keys over the same 1,000 tenants
+SCRAPES = int(os.environ.get("BENCH_SCRAPES", "100"))
+PEER_SCRAPES = int(os.environ.get("BENCH_PEER_SCRAPES", "5"))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(current RSS, peak RSS) in MiB."""
+    values = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0]) / 1024
+    return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def populate(r: redis.Redis, per_tenant: int) -> None:
+    """Grow every tenant to `per_tenant` keys (DEBUG POPULATE skips names that already exist)."""
+    pipe = r.pipeline(transaction=False)
+    for i in range(TENANTS):
+        pipe.execute_command("DEBUG", "POPULATE", per_tenant, f"tenant:{i:04d}:", 64)
+    pipe.execute()
+
+
+def slowlog_start(r: redis.Redis) -> None:
+    r.config_set("slowlog-max-len", 1_000_000)
+    r.config_set("slowlog-log-slower-than", 0)
+    r.slowlog_reset()
+
+
+def slowlog_stats(r: redis.Redis, client: str | None) -> dict[str, Any]:
+    """Longest logged command, its p99.9 and how many took over 5 ms, for one client name (None: all
+    but the benchmark's own). Durations are Redis's own wall time per command."""
+    entries = r.execute_command("SLOWLOG", "GET", -1)
+    r.config_set("slowlog-log-slower-than", 10_000)
+    calls: list[tuple[int, str]] = []
+    for entry in entries:
+        name = entry[5].decode() if len(entry) > 5 and isinstance(entry[5], bytes) else ""
+        if name == "bench" or (client is not None and name != client):
+            continue
+        calls.append((entry[2], entry[3][0].decode().upper()))
+    if not calls:
+        return {"longest_redis_call_ms": 0.0, "longest_redis_cmd": "", "p999_redis_call_ms": 0.0, "calls_over_5ms": 0}
+    calls.sort()
+    return {
+        "longest_redis_call_ms": calls[-1][0] / 1000, "longest_redis_cmd": calls[-1][1],
+        "p999_redis_call_ms": percentile([c[0] / 1000 for c in calls], 0.999),
+        "calls_over_5ms": sum(1 for c in calls if c[0] > 5000), "redis_calls": len(calls),
+    }
+
+
+def timed_scrapes(url: str, count: int, pause: float) -> list[float]:
+    times = []
+    with httpx.Client(timeout=120) as client:
+        for _ in range(count):
+            started = time.perf_counter()
+            response = client.get(url)
+            response.raise_for_status()
+            times.append(time.perf_counter() - started)
+            time.sleep(pause)
+    return times
+
+
+def run_ours(server: RedisServer, admin: redis.Redis, keys: int) -> dict[str, Any]:
+    config = {"sources": {"redis": [{"name": "bench", "url": server.url, "scan": {"interval": "1s"}}]}}
+    slowlog_start(admin)
+    exporter = ExporterProcess("redis", config)
+    pid = exporter.proc.pid  # type: ignore[union-attr]
+
+    def shared(name: str) -> float:
+        return by_tenant(exporter.scrape(timeout=60), name).get("_shared", 0.0)
+
+    try:
+        wait_for(lambda: shared("redis_keyspace_passes_total") >= 1, 600, 0.5, what="first pass")
+        # Full passes, polled every 2 s (a scraper every 15-60 s is the real load).
+        passes0, cpu0 = shared("redis_keyspace_passes_total"), cpu_seconds(pid)
+        wait_for(lambda: shared("redis_keyspace_passes_total") >= passes0 + 2, 600, 2.0, what="two passes")
+        passes1, cpu1 = shared("redis_keyspace_passes_total"), cpu_seconds(pid)
+        samples = parse_metrics(exporter.scrape_text())
+        # Scrape latency, 10 scrapes a second while passes keep running back to back.
+        scrapes = timed_scrapes(f"http://{exporter.address}/metrics", SCRAPES, 0.1)
+
+        def metric(name: str) -> float:
+            return by_tenant(samples, name).get("_shared", 0.0)
+
+        rss, peak = rss_mb(pid)
+        return {
+            "keys": keys, "counted": sum(by_tenant(samples, "redis_tenant_keys").values()),
+            "series": sum(len(v) for v in samples.values()),
+            "scrape_p50_ms": 1000 * statistics.median(scrapes), "scrape_p99_ms": 1000 * percentile(scrapes, 0.99),
+            "pass_s": metric("redis_keyspace_pass_duration_seconds"),
+            "pass_cpu_s": metric("redis_keyspace_pass_cpu_seconds"),
+            "process_cpu_per_pass_s": (cpu1 - cpu0) / max(1.0, passes1 - passes0),
+            "longest_roundtrip_ms": 1000 * metric("redis_keyspace_pass_longest_call_seconds"),
+            "paused_s": metric("redis_keyspace_pass_paused_seconds"),
+            **slowlog_stats(admin, "obsbundle-exporter"),
+            "rss_mb": rss, "peak_rss_mb": peak,
+        }
+    finally:
+        exporter.close()
+
+
+def run_peer(server: RedisServer, admin: redis.Redis, keys: int) -> dict[str, Any]:
+    port = free_port()
+    slowlog_start(admin)
+    proc = subprocess.Popen(
+        [PEER, "-redis.addr", server.url, "-web.listen-address", f"127.0.0.1:{port}",
+         "-check-key-groups", "^tenant:([^:]+):", "-max-distinct-key-groups", "2000"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: port_open(port), 30, what="peer exporter port")
+        cpu0 = cpu_seconds(proc.pid)
+        scrapes = timed_scrapes(f"http://127.0.0.1:{port}/metrics", PEER_SCRAPES, 0.5)
+        cpu1 = cpu_seconds(proc.pid)
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=120).text
+        counted = sum(by_tenant(parse_metrics(text), "redis_key_group_count", db="db0").values())
+        rss, peak = rss_mb(proc.pid)
+        return {
+            "keys": keys, "counted": counted,
+            "scrape_p50_ms": 1000 * statistics.median(scrapes), "scrape_p99_ms": 1000 * percentile(scrapes, 0.99),
+            "process_cpu_per_scrape_s": (cpu1 - cpu0) / (PEER_SCRAPES + 1),
+            **slowlog_stats(admin, None),
+            "rss_mb": rss, "peak_rss_mb": peak,
+        }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def memory_accuracy(tenants: int = 100, per_tenant: int = 1000) -> dict[str, Any]:
+    """Relative error of redis_tenant_memory_bytes against the exact MEMORY USAGE sum, default sampling."""
+    from collectors.metricset import MetricSet
+    from exporters.redis import build
+    from obsbundle import config as cfg
+    from obsbundle.catalog import static_catalog
+
+    rng = random.Random(7)
+    with RedisServer() as server:
+        r = redis.Redis.from_url(server.url, client_name="bench")
+        wait_for(r.ping, 15)
+        exact: dict[str, int] = {}
+        for t in range(tenants):
+            pipe = r.pipeline(transaction=False)
+            names = [f"tenant:m{t:03d}:{i}" for i in range(per_tenant)]
+            for name in names:
+                if rng.random() < 0.8:
+                    pipe.set(name, "v" * int(rng.lognormvariate(4, 1.5)))
+                else:
+                    pipe.hset(name, mapping={f"f{j}": "x" * rng.randint(1, 50) for j in range(rng.randint(1, 80))})
+            pipe.execute()
+            pipe = r.pipeline(transaction=False)
+            for name in names:
+                pipe.memory_usage(name)
+            exact[f"m{t:03d}"] = sum(pipe.execute())
+        collectors, _ = build(cfg.parse(f"sources:\n  redis:\n    - name: acc\n      url: {server.url}\n"))
+        scanner = collectors[1]
+        scanner._publish(scanner.run_pass())  # type: ignore[attr-defined]
+        out = MetricSet(static_catalog(), {"server": "acc"})
+        scanner.collect(out, time.monotonic() + 5)
+        errors = [abs(out.value("redis_tenant_memory_bytes", tenant_id=t) - v) / v for t, v in exact.items()]
+        sampled = scanner.last_pass.tallies["m000"].mem_n  # type: ignore[attr-defined]
+        r.close()
+    return {"tenants": tenants, "keys_per_tenant": per_tenant, "sampled_per_tenant": sampled,
+            "median_error_pct": 100 * statistics.median(errors), "p95_error_pct": 100 * percentile(errors, 0.95),
+            "max_error_pct": 100 * max(errors)}
+
+
+def main() -> int:
+    results: dict[str, Any] = {"ours": [], "peer": []}
+    with RedisServer() as server:
+        admin = redis.Redis.from_url(server.url, client_name="bench")
+        wait_for(admin.ping, 15)
+        for per_tenant in SCALES:
+            populate(admin, per_tenant)
+            keys = admin.dbsize()
+            print(f"-- {keys:,} keys over {TENANTS} tenants; load average {os.getloadavg()[0]:.1f}", flush=True)
+            ours = run_ours(server, admin, keys)
+            print("ours", json.dumps(ours), flush=True)
+            peer = run_peer(server, admin, keys)
+            print("peer", json.dumps(peer), flush=True)
+            results["ours"].append(ours)
+            results["peer"].append(peer)
+        admin.close()
+    results["memory_accuracy"] = memory_accuracy()
+    print("memory", json.dumps(results["memory_accuracy"]), flush=True)
+    print_table(results)
+    return 0
+
+
+def print_table(results: dict[str, Any]) -> None:
+    print("\n| keys | exporter | scrape p50 | scrape p99 | full pass | CPU per pass "
+          "| longest Redis call (p99.9, calls > 5 ms) | RSS |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for ours, peer in zip(results["ours"], results["peer"], strict=True):
+        print(f"| {ours['keys']:,} | obsbundle | {ours['scrape_p50_ms']:.1f} ms | {ours['scrape_p99_ms']:.1f} ms "
+              f"| {ours['pass_s']:.2f} s | {ours['pass_cpu_s']:.2f} s (process {ours['process_cpu_per_pass_s']:.2f} s) "
+              f"| {ours['longest_redis_call_ms']:.2f} ms {ours['longest_redis_cmd']} "
+              f"({ours['p999_redis_call_ms']:.2f} ms, {ours['calls_over_5ms']}) "
+              f"| {ours['rss_mb']:.0f} MiB (peak {ours['peak_rss_mb']:.0f}) |")
+        print(f"| {peer['keys']:,} | redis_exporter | {peer['scrape_p50_ms']:.0f} ms | {peer['scrape_p99_ms']:.0f} ms "
+              f"| {peer['scrape_p50_ms'] / 1000:.2f} s (every scrape) | {peer['process_cpu_per_scrape_s']:.2f} s "
+              f"| {peer['longest_redis_call_ms']:.0f} ms {peer['longest_redis_cmd']} "
+              f"({peer['p999_redis_call_ms']:.0f} ms, {peer['calls_over_5ms']}) "
+              f"| {peer['rss_mb']:.0f} MiB (peak {peer['peak_rss_mb']:.0f}) |")
+    acc = results["memory_accuracy"]
+    print(f"\nmemory estimate, {acc['tenants']} tenants x {acc['keys_per_tenant']} keys of lognormal size, "
+          f"{acc['sampled_per_tenant']:.0f} sampled per tenant: median error {acc['median_error_pct']:.1f}%, "
+          f"p95 {acc['p95_error_pct']:.1f}%, max {acc['max_error_pct']:.1f}%")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Temporal exporter benchmark: 200 tenant namespaces on a real dev server."""

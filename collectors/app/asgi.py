@@ -1,0 +1,104 @@
+"""ASGI middleware: OpenTelemetry's server spans plus tenant-labelled request metrics.
+
+The stack is `OpenTelemetryMiddleware(TenantMiddleware(app))`: the outer layer (from
+opentelemetry-instrumentation-asgi) makes the server span and extracts W3C context; the inner
+layer resolves the tenant, puts it in baggage and on the server span, and records the catalogued
+HTTP metrics. OTel's own HTTP metrics are switched off (no-op meter) because they carry no tenant.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context, trace
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.metrics import NoOpMeterProvider
+
+from collectors.app.routes import OTHER
+from collectors.app.tenant import with_tenant
+from obsbundle.tenancy import LABEL
+
+if TYPE_CHECKING:
+    from collectors.app.setup import Instrumentation
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def _headers(scope: Scope) -> Callable[[str], str | None]:
+    """A lower-case header lookup that never raises on odd bytes (latin-1 maps every byte)."""
+    found: dict[str, str] = {}
+    for name, value in scope.get("headers") or ():
+        try:
+            found.setdefault(bytes(name).decode("latin-1").lower(), bytes(value).decode("latin-1"))
+        except (TypeError, ValueError):
+            continue
+    return found.get
+
+
+def _framework_route(scope: Scope) -> str | None:
+    route = scope.get("route")
+    path = getattr(route, "path", None) or getattr(route, "path_format", None)
+    return path if isinstance(path, str) else None
+
+
+class TenantMiddleware:
+    """Resolves the tenant and records request duration, count, errors and in-flight requests."""
+
+    def __init__(self, app: ASGIApp, instrumentation: Instrumentation) -> None:
+        self.app = app
+        self.inst = instrumentation
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        route, params = self.inst.routes.match(scope.get("path") or "/")
+        tenant = self.inst.tenants.resolve(_headers(scope), params)
+        token = context.attach(with_tenant(tenant))
+        trace.get_current_span().set_attribute(LABEL, tenant)
+        method = str(scope.get("method") or "GET").upper()
+        status = 500  # unless the app starts a response
+        started = time.perf_counter()
+        capped = self.inst.metrics.request_started(tenant)
+
+        recorded = False
+
+        def record() -> None:
+            nonlocal recorded, route
+            if recorded:
+                return
+            recorded = True
+            if route == OTHER:
+                route = _framework_route(scope) or OTHER
+            self.inst.metrics.request_finished(capped, route, method, status, time.perf_counter() - started)
+
+        async def send_recording(message: Message) -> None:
+            nonlocal status
+            kind = message.get("type")
+            if kind == "http.response.start":
+                status = int(message.get("status", 500))
+            elif kind == "http.response.body" and not message.get("more_body", False):
+                record()  # before the last byte leaves: a client that got its response sees it counted
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording)
+        finally:
+            record()
+            context.detach(token)
+
+
+def asgi_middleware(app: ASGIApp, instrumentation: Instrumentation) -> ASGIApp:
+    """Wrap an ASGI app with server spans (OTel) and tenant-labelled metrics (ours)."""
+    return OpenTelemetryMiddleware(
+        TenantMiddleware(app, instrumentation),
+        tracer_provider=instrumentation.tracer_provider,
+        meter_provider=NoOpMeterProvider(),
+        exclude_spans=["receive", "send"],
+    )

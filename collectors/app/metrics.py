@@ -1,0 +1,86 @@
+"""The OpenTelemetry instruments behind the catalogued application metrics.
+
+Instrument names are the catalog's Prometheus names (counters without `_total`, which the
+Prometheus exporter appends; units "s"/"1" add no further suffix since names already carry
+`_seconds`), so /metrics shows exactly what `obsbundle.catalog.app` declares.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.metrics import Counter, Histogram, Meter
+
+from collectors.app.limits import TenantCap
+from obsbundle.catalog import Metric
+from obsbundle.catalog import app as names
+from obsbundle.tenancy import OVERFLOW
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx" if 100 <= status <= 599 else "5xx"
+
+
+class AppMetrics:
+    """Records requests, inference and cache signals with a capped `tenant_id` attribute."""
+
+    def __init__(self, meter: Meter, max_tenants: int) -> None:
+        def counter(metric: Metric) -> Counter:
+            return meter.create_counter(metric.name.removesuffix("_total"), unit="1", description=metric.help)
+
+        def histogram(metric: Metric) -> Histogram:
+            return meter.create_histogram(metric.name, unit="s", description=metric.help)
+
+        overflow = counter(names.TENANT_OVERFLOW)
+        self.http_cap = TenantCap(max_tenants, overflow)
+        self.inference_cap = TenantCap(max_tenants, overflow)
+        self.cache_cap = TenantCap(max_tenants, overflow)
+        self._duration = histogram(names.REQUEST_DURATION)
+        self._requests = counter(names.REQUESTS)
+        self._errors = counter(names.ERRORS)
+        self._active = meter.create_up_down_counter(
+            names.ACTIVE_REQUESTS.name, unit="1", description=names.ACTIVE_REQUESTS.help
+        )
+        self._inference = histogram(names.INFERENCE_DURATION)
+        self._tokens = counter(names.INFERENCE_TOKENS)
+        self._hits = counter(names.CACHE_HITS)
+        self._misses = counter(names.CACHE_MISSES)
+
+    # -- HTTP server -------------------------------------------------------------------------
+
+    def request_started(self, tenant: str) -> str:
+        """Count an in-flight request; returns the capped tenant to pass to `request_finished`."""
+        capped = self.http_cap.admit(tenant, names.ACTIVE_REQUESTS.name)
+        self._active.add(1, {"tenant_id": capped})
+        return capped
+
+    def request_finished(self, capped: str, route: str, method: str, status: int, duration: float) -> None:
+        labels = {"tenant_id": capped, "route": route, "method": method}
+        self._active.add(-1, {"tenant_id": capped})
+        self._duration.record(duration, labels)
+        self._requests.add(1, {**labels, "status_class": status_class(status)})
+        if status >= 500:
+            self._errors.add(1, labels)
+        if capped == OVERFLOW:
+            self.http_cap.count_overflow(names.REQUEST_DURATION.name, names.REQUESTS.name)
+            if status >= 500:
+                self.http_cap.count_overflow(names.ERRORS.name)
+
+    # -- model inference ---------------------------------------------------------------------
+
+    def inference(
+        self, tenant: str, model: str, duration: float, input_tokens: int = 0, output_tokens: int = 0
+    ) -> None:
+        instruments = [names.INFERENCE_DURATION.name]
+        if input_tokens or output_tokens:
+            instruments.append(names.INFERENCE_TOKENS.name)
+        capped = self.inference_cap.admit(tenant, *instruments)
+        self._inference.record(duration, {"tenant_id": capped, "model": model})
+        for kind, count in (("input", input_tokens), ("output", output_tokens)):
+            if count:
+                self._tokens.add(count, {"tenant_id": capped, "model": model, "kind": kind})
+
+    # -- cache -------------------------------------------------------------------------------
+
+    def cache(self, tenant: str, cache: str, hit: bool, count: int = 1) -> None:
+        counter, metric = (self._hits, names.CACHE_HITS) if hit else (self._misses, names.CACHE_MISSES)
+        capped = self.cache_cap.admit(tenant, metric.name)
+        counter.add(count, {"tenant_id": capped, "cache": cache})

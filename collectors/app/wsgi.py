@@ -1,0 +1,97 @@
+"""WSGI middleware: the same tenant resolution and metrics as the ASGI one, for sync services.
+
+Metrics are recorded when the server closes the response iterable, so the duration covers the
+whole body, and the tenant baggage stays attached while the body is generated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context, trace
+from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+from opentelemetry.metrics import NoOpMeterProvider
+
+from collectors.app.tenant import with_tenant
+from obsbundle.tenancy import LABEL
+
+if TYPE_CHECKING:
+    from collectors.app.setup import Instrumentation
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _headers(environ: dict[str, Any]) -> Callable[[str], str | None]:
+    def get(name: str) -> str | None:
+        key = name.upper().replace("-", "_")
+        value = environ.get(key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}")
+        return value if isinstance(value, str) else None
+
+    return get
+
+
+class _Recorded:
+    """The app's response iterable; `close()` records the request once and detaches the tenant."""
+
+    def __init__(self, body: Iterable[bytes], finish: Callable[[], None]) -> None:
+        self._body = body
+        self._finish: Callable[[], None] | None = finish
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if callable(close):
+                close()
+        finally:
+            finish, self._finish = self._finish, None
+            if finish is not None:
+                finish()
+
+
+class TenantMiddleware:
+    def __init__(self, app: WSGIApp, instrumentation: Instrumentation) -> None:
+        self.app = app
+        self.inst = instrumentation
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        route, params = self.inst.routes.match(environ.get("PATH_INFO") or "/")
+        tenant = self.inst.tenants.resolve(_headers(environ), params)
+        token = context.attach(with_tenant(tenant))
+        trace.get_current_span().set_attribute(LABEL, tenant)
+        method = str(environ.get("REQUEST_METHOD") or "GET").upper()
+        status = [500]
+        started = time.perf_counter()
+        capped = self.inst.metrics.request_started(tenant)
+
+        def start_recording(status_line: str, headers: list, exc_info: Any = None) -> Any:
+            try:
+                status[0] = int(status_line.split(" ", 1)[0])
+            except ValueError:
+                status[0] = 500
+            return start_response(status_line, headers, exc_info) if exc_info else start_response(status_line, headers)
+
+        def finish() -> None:
+            self.inst.metrics.request_finished(capped, route, method, status[0], time.perf_counter() - started)
+            context.detach(token)
+
+        try:
+            body = self.app(environ, start_recording)
+        except BaseException:
+            status[0] = 500
+            finish()
+            raise
+        return _Recorded(body, finish)
+
+
+def wsgi_middleware(app: WSGIApp, instrumentation: Instrumentation) -> WSGIApp:
+    """Wrap a WSGI app with server spans (OTel) and tenant-labelled metrics (ours)."""
+    return OpenTelemetryMiddleware(
+        TenantMiddleware(app, instrumentation),
+        tracer_provider=instrumentation.tracer_provider,
+        meter_provider=NoOpMeterProvider(),
+    )

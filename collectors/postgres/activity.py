@@ -1,0 +1,65 @@
+"""Per-tenant sessions from pg_stat_activity, attributed by role, then application_name.
+
+PostgreSQL groups the sessions (by role, application_name and state), so the exporter sees a few
+rows however many connections are open. Every tenant known from its schema gets zeros, so a
+tenant's connection series drop to 0 rather than vanish when its last session closes.
+"""
+
+from __future__ import annotations
+
+from collectors.metricset import MetricSet
+from collectors.postgres.base import PgCollector
+from collectors.postgres.session import ConnectionSettings
+from collectors.postgres.tenants import USER_SCHEMAS, SchemaTenants
+from obsbundle.catalog.postgres import CONNECTION_STATES
+
+ACTIVITY_SQL = """
+SELECT usename,
+       application_name,
+       CASE WHEN wait_event_type = 'Lock' THEN 'waiting'
+            WHEN state = 'idle' THEN 'idle'
+            WHEN state LIKE 'idle in transaction%' THEN 'idle_in_transaction'
+            ELSE 'active' END,
+       count(*),
+       extract(epoch FROM max(clock_timestamp() - xact_start)),
+       extract(epoch FROM max(clock_timestamp() - query_start) FILTER (WHERE state = 'active'))
+FROM pg_stat_activity
+WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+GROUP BY 1, 2, 3
+"""
+
+SCHEMAS_SQL = f"SELECT n.nspname FROM pg_namespace n WHERE {USER_SCHEMAS}"
+
+AGE_METRICS = ("pg_tenant_oldest_transaction_age_seconds", "pg_tenant_oldest_query_age_seconds")
+
+
+class ActivityCollector(PgCollector):
+    """Connections by state and the oldest transaction / query age per tenant."""
+
+    name = "activity"
+    budget = 5.0
+
+    def __init__(self, server: str, settings: ConnectionSettings, tenants: SchemaTenants) -> None:
+        super().__init__(server, settings)
+        self.tenants = tenants
+
+    def collect(self, out: MetricSet, deadline: float) -> None:
+        rows = self.session.query(deadline, ACTIVITY_SQL)
+        table = self.tenants.load(self.session, deadline)
+        known = {self.tenants.tenant(schema, table) for (schema,) in self.session.query(deadline, SCHEMAS_SQL)}
+        counts: dict[tuple[str, str], float] = {}
+        ages: dict[tuple[str, str], float] = {}
+        resolve = self.tenants.resolver.resolve_first
+        for role, app, state, count, xact_age, query_age in rows:
+            tenant = resolve([("role", role), ("application_name", app)])
+            known.add(tenant)
+            counts[(tenant, state)] = counts.get((tenant, state), 0.0) + count
+            for name, age in zip(AGE_METRICS, (xact_age, query_age), strict=True):
+                if age is not None:
+                    ages[(name, tenant)] = max(ages.get((name, tenant), 0.0), float(age))
+        for tenant in known:
+            for state in CONNECTION_STATES:
+                out.set("pg_tenant_connections", counts.get((tenant, state), 0.0),
+                        {"tenant_id": tenant, "state": state})
+            for name in AGE_METRICS:
+                out.set(name, max(0.0, ages.get((name, tenant), 0.0)), {"tenant_id": tenant})

@@ -1,0 +1,39 @@
+"""Schema -> tenant_id: the optional `tenancy.postgres.tenants_table` query wins, then the schema rule."""
+
+from __future__ import annotations
+
+import psycopg
+
+from collectors.postgres.session import Session
+from exporters.runtime import CollectorError
+from obsbundle.tenancy import TenantResolver, normalize
+
+# Schemas that are PostgreSQL's own and never a tenant's (toast and temp schemas included).
+USER_SCHEMAS = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'"
+)
+
+
+class SchemaTenants:
+    """Resolves schema names to tenant ids for one server, one scrape at a time."""
+
+    def __init__(self, resolver: TenantResolver, tenants_table: str | None = None) -> None:
+        self.resolver = resolver
+        self.tenants_table = tenants_table
+
+    def load(self, session: Session, deadline: float) -> dict[str, str]:
+        """schema -> tenant id from the tenants_table query (empty when none is configured)."""
+        if not self.tenants_table:
+            return {}
+        try:
+            rows = session.query(deadline, self.tenants_table)
+        except psycopg.Error:
+            raise CollectorError("tenants_table_failed") from None
+        return {str(schema): normalize(str(tenant)) for tenant, schema, *_ in rows if tenant and schema}
+
+    def tenant(self, schema: str, table: dict[str, str]) -> str:
+        listed = table.get(schema)
+        if listed is not None:
+            return self.resolver.admit(listed)
+        return self.resolver.resolve("schema", schema)

@@ -1,0 +1,494 @@
+"""Per-tenant keyspace accounting by a background, incremental SCAN.
+
+Why not on scrape: counting keys per prefix is O(keyspace). redis_exporter's `check-key-groups`
+runs it as one server-side Lua script per scrape, which holds Redis for seconds at 1M keys. Here a
+thread walks the keyspace with `SCAN cursor COUNT n`; for each batch a short read-only script
+returns each key's TYPE and TTL state (and MEMORY USAGE for sampled keys). Every Redis call is
+bounded by the batch size (about 1 us per key, under a millisecond at the default 500), and
+/metrics serves the last complete pass instantly.
+
+Cost control:
+- two connections keep one SCAN and one lookup in flight, so Redis and Python work overlap;
+- work runs in time slices (`slice`), with a `rest` between them and after every scrape (so the
+  scanner does not compete with /metrics for the GIL);
+- at each slice boundary a PING measures Redis's latency to other clients; above `busy_latency`
+  the scanner backs off for `busy_pause` until Redis is quiet again.
+
+Memory is estimated per tenant: the first `memory_min_samples` keys seen of each tenant, then one
+in every 1/`memory_sample_ratio`, get MEMORY USAGE; the estimate is keys x mean(sampled). It is
+exact for tenants with no more keys than `memory_min_samples`; the error bound is in docs/redis.md.
+
+SCAN may return a key twice if the hash table is resized during the pass (a Redis guarantee
+trade-off); such a key is counted twice for that pass only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from redis.connection import Connection
+
+try:  # hiredis packs a 500-key command in C, skipping redis-py's per-argument Python loop
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - hiredis is a declared dependency
+    _hiredis_pack = None
+
+from collectors.metricset import MetricSet
+from collectors.redis.connection import RedisTarget
+from exporters.runtime import error_code
+from obsbundle.catalog import Catalog
+from obsbundle.config import parse_duration
+from obsbundle.tenancy import SHARED, UNASSIGNED, TenantResolver, normalize
+
+log = logging.getLogger("obsbundle.redis")
+
+TYPES = {1: "string", 2: "list", 3: "set", 4: "zset", 5: "hash", 6: "stream", 7: "other"}
+
+# Per key: 0 if it vanished, else type code * 2 + 1 if it has no TTL. Then MEMORY USAGE (or -1)
+# for each key index in ARGV. `no-writes` lets Redis skip write/OOM bookkeeping (half the cost)
+# and run it on read-only replicas; Redis < 7 gets the same body without the shebang.
+_LUA_BODY = """
+local T = {string=1, list=2, set=3, zset=4, hash=5, stream=6}
+local out = {}
+local n = #KEYS
+for i = 1, n do
+  local t = redis.call('TYPE', KEYS[i])['ok']
+  if t == 'none' then
+    out[i] = 0
+  else
+    local c = (T[t] or 7) * 2
+    if redis.call('PTTL', KEYS[i]) == -1 then c = c + 1 end
+    out[i] = c
+  end
+end
+for j = 1, #ARGV do
+  out[n + j] = redis.call('MEMORY', 'USAGE', KEYS[tonumber(ARGV[j])]) or -1
+end
+return out
+"""
+LUA = "#!lua flags=no-writes\n" + _LUA_BODY
+
+KEYSPACE_FAMILIES = (
+    "redis_tenant_keys", "redis_tenant_keys_without_ttl", "redis_tenant_keys_by_type",
+    "redis_tenant_memory_bytes", "redis_keyspace_pass_memory_sampled_keys",
+    "redis_keyspace_pass_age_seconds", "redis_keyspace_pass_duration_seconds",
+    "redis_keyspace_pass_keys_scanned", "redis_keyspace_pass_longest_call_seconds",
+    "redis_keyspace_pass_paused_seconds", "redis_keyspace_pass_cpu_seconds",
+    "redis_keyspace_passes_total", "redis_keyspace_pass_errors_total",
+)
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    count: int = 500
+    interval: float = 60.0
+    memory_sample_ratio: float = 0.01
+    memory_min_samples: int = 100
+    slice: float = 0.1
+    rest: float = 0.005
+    busy_latency: float = 0.01
+    busy_pause: float = 1.0
+    retry_interval: float = 5.0
+    scrape_yield: float = 0.1
+
+    @classmethod
+    def from_config(cls, scan: Mapping[str, Any] | None) -> ScanSettings:
+        scan = scan or {}
+        durations = {k: parse_duration(scan[k]) for k in ("interval", "slice", "rest", "busy_latency", "busy_pause")
+                     if k in scan}
+        plain = {k: scan[k] for k in ("count", "memory_sample_ratio", "memory_min_samples") if k in scan}
+        return cls(**plain, **durations)
+
+    @property
+    def stride(self) -> int:
+        return max(1, round(1.0 / self.memory_sample_ratio))
+
+
+class _Tally:
+    """One tenant's counters for the pass in progress."""
+
+    __slots__ = ("codes", "mem_n", "mem_sum", "seen")
+
+    def __init__(self) -> None:
+        self.codes = [0] * 16
+        self.seen = 0
+        self.mem_n = 0
+        self.mem_sum = 0.0
+
+    @property
+    def keys(self) -> int:
+        return sum(self.codes[2:])
+
+    @property
+    def no_ttl(self) -> int:
+        return sum(self.codes[3::2])
+
+    def by_type(self) -> dict[str, int]:
+        return {name: self.codes[2 * c] + self.codes[2 * c + 1] for c, name in TYPES.items()
+                if self.codes[2 * c] + self.codes[2 * c + 1]}
+
+    def memory_estimate(self) -> float | None:
+        if not self.mem_n:
+            return None
+        return self.keys * self.mem_sum / self.mem_n
+
+
+@dataclass
+class PassResult:
+    """A complete pass: per-tenant tallies and what it cost."""
+
+    tallies: dict[str, _Tally] = field(default_factory=dict)
+    keys_scanned: int = 0
+    duration: float = 0.0
+    cpu: float = 0.0
+    longest_call: float = 0.0
+    paused: float = 0.0
+    finished_at: float = 0.0
+    redis_calls: int = 0
+
+    def keys(self, tenant: str) -> int:
+        tally = self.tallies.get(tenant)
+        return tally.keys if tally else 0
+
+
+def _text(key: bytes) -> str:
+    try:
+        return key.decode()
+    except UnicodeDecodeError:
+        return key.decode("utf-8", "replace")
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _Batch:
+    __slots__ = ("keys", "memory", "sent_at", "tallies")
+
+    def __init__(self, keys: list[bytes], tallies: list[_Tally], memory: list[int]) -> None:
+        self.keys, self.tallies, self.memory = keys, tallies, memory
+        self.sent_at = 0.0
+
+
+class KeyspaceScanner:
+    """Background collector: serves the last complete pass; `run_pass()` runs one synchronously."""
+
+    name = "keyspace"
+    budget = 2.0
+
+    def __init__(
+        self,
+        target: RedisTarget,
+        resolver: TenantResolver,
+        key_rule: str | None,
+        settings: ScanSettings,
+        catalog: Catalog,
+    ) -> None:
+        self.server = target.name
+        self.target = target
+        self.resolver = resolver
+        self.settings = settings
+        self._catalog = catalog
+        self._search = re.compile(key_rule).search if key_rule else None
+        self._client: redis.Redis | None = None
+        self._script_sha: str | None = None
+        self._use_script = True
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._snapshot: MetricSet | None = None
+        self._yield_until = 0.0
+        self._last_code = "none"
+        # state of the pass in progress (only the scanner thread touches it)
+        self._tallies: dict[str, _Tally] = {}
+        self._by_raw: dict[str | None, _Tally] = {}
+        self._result = PassResult()
+        self.last_pass: PassResult | None = None
+        self.passes = 0
+        self.errors = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name=f"redis-scan-{self.server}", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.target.socket_timeout + 1)
+        if self._client is not None:
+            self._client.close()
+
+    def trigger(self) -> None:
+        """Start the next pass now instead of after `interval`."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            wait = self.settings.interval
+            try:
+                self._publish(self.run_pass())
+                if self._last_code != "none":
+                    log.info("%s: keyspace pass completed again", self.target.describe())
+                    self._last_code = "none"
+            except _Stopped:
+                return
+            except Exception as exc:
+                self.errors += 1
+                code = error_code(exc)
+                if code != self._last_code:
+                    log.warning("%s: keyspace pass abandoned (code=%s, %s); serving the previous pass",
+                                self.target.describe(), code, type(exc).__name__)
+                    self._last_code = code
+                wait = min(wait, self.settings.retry_interval)
+            self._wake.wait(max(0.0, wait - (time.monotonic() - started)))
+            self._wake.clear()
+
+    # -- serving -----------------------------------------------------------------------------
+
+    def data_age(self) -> float:
+        last = self.last_pass
+        return 0.0 if last is None else time.monotonic() - last.finished_at
+
+    def collect(self, out: MetricSet, deadline: float) -> None:
+        self._yield_until = time.monotonic() + self.settings.scrape_yield
+        with self._lock:
+            snapshot, last = self._snapshot, self.last_pass
+        out.declare_empty(KEYSPACE_FAMILIES)
+        shared = {"tenant_id": SHARED}
+        out.add("redis_keyspace_passes_total", self.passes, shared)
+        out.add("redis_keyspace_pass_errors_total", self.errors, shared)
+        if snapshot is not None and last is not None:
+            out.merge(snapshot)
+            out.add("redis_keyspace_pass_age_seconds", time.monotonic() - last.finished_at, shared)
+
+    def _publish(self, result: PassResult) -> None:
+        out = MetricSet(self._catalog, {"server": self.server})
+        for tenant, tally in result.tallies.items():
+            keys = tally.keys
+            if not keys:
+                continue
+            labels = {"tenant_id": tenant}
+            out.add("redis_tenant_keys", keys, labels)
+            out.add("redis_tenant_keys_without_ttl", tally.no_ttl, labels)
+            for type_name, count in tally.by_type().items():
+                out.add("redis_tenant_keys_by_type", count, {**labels, "type": type_name})
+            out.add("redis_tenant_memory_bytes", tally.memory_estimate(), labels)
+        shared = {"tenant_id": SHARED}
+        out.add("redis_keyspace_pass_duration_seconds", result.duration, shared)
+        out.add("redis_keyspace_pass_keys_scanned", result.keys_scanned, shared)
+        out.add("redis_keyspace_pass_memory_sampled_keys", sum(t.mem_n for t in result.tallies.values()), shared)
+        out.add("redis_keyspace_pass_longest_call_seconds", result.longest_call, shared)
+        out.add("redis_keyspace_pass_paused_seconds", result.paused, shared)
+        out.add("redis_keyspace_pass_cpu_seconds", result.cpu, shared)
+        with self._lock:
+            self._snapshot, self.last_pass = out, result
+            self.passes += 1
+
+    # -- one pass ----------------------------------------------------------------------------
+
+    def _redis(self) -> redis.Redis:
+        if self._client is None:
+            self._client = self.target.client(decode_responses=False)
+        return self._client
+
+    def run_pass(self) -> PassResult:
+        """Walk the whole keyspace once; raises on a Redis failure (the caller keeps the old pass)."""
+        pool = self._redis().connection_pool
+        scan_conn, look_conn = pool.get_connection(), pool.get_connection()
+        ok = False
+        try:
+            result = self._walk(scan_conn, look_conn)
+            ok = True
+            return result
+        finally:
+            for conn in (scan_conn, look_conn):
+                if not ok:
+                    conn.disconnect()  # replies may still be in flight: never reuse this socket
+                pool.release(conn)
+
+    def _walk(self, scan_conn: Connection, look_conn: Connection) -> PassResult:
+        s = self.settings
+        result = PassResult()
+        started, cpu_started = time.monotonic(), time.thread_time()
+        self._prepare_lookup(look_conn)
+        self._tallies, self._by_raw, self._result = {}, {}, result
+
+        scan_sent = self._send_scan(scan_conn, 0)
+        inflight: _Batch | None = None
+        slice_started = time.monotonic()
+        while True:
+            reply = scan_conn.read_response()
+            self._note_call(result, scan_sent)
+            cursor, keys = int(reply[0]), reply[1]
+            now = time.monotonic()
+            rest = cursor != 0 and (
+                now - slice_started >= s.slice or now < self._yield_until or self._stop.is_set()
+            )
+            if cursor != 0 and not rest:
+                scan_sent = self._send_scan(scan_conn, cursor)
+            batch = self._prepare(keys) if keys else None
+            if batch is not None:
+                self._send_lookup(look_conn, batch)
+                result.keys_scanned += len(keys)
+            if inflight is not None:
+                self._finish(look_conn, inflight)
+            inflight = batch
+            if cursor == 0 or rest:
+                if inflight is not None:
+                    self._finish(look_conn, inflight)
+                    inflight = None
+                if cursor == 0:
+                    break
+                self._rest(scan_conn, result)
+                slice_started = time.monotonic()
+                scan_sent = self._send_scan(scan_conn, cursor)
+
+        result.tallies = self._tallies
+        result.duration = time.monotonic() - started
+        result.cpu = time.thread_time() - cpu_started
+        result.finished_at = time.monotonic()
+        self._tallies = {}
+        self._by_raw = {}
+        return result
+
+    # -- pacing ------------------------------------------------------------------------------
+
+    def _rest(self, conn: Connection, result: PassResult) -> None:
+        """Between slices: yield to scrapes, then back off while Redis answers others slowly."""
+        s = self.settings
+        pause_until = max(time.monotonic() + s.rest, self._yield_until)
+        while True:
+            delay = pause_until - time.monotonic()
+            if delay > 0 and self._stop.wait(delay):
+                raise _Stopped
+            if self._stop.is_set():
+                raise _Stopped
+            sent = time.monotonic()
+            conn.send_command("PING")
+            conn.read_response()
+            latency = time.monotonic() - sent
+            if latency <= s.busy_latency and time.monotonic() >= self._yield_until:
+                return
+            if latency > s.busy_latency:
+                result.paused += s.busy_pause
+                pause_until = time.monotonic() + s.busy_pause
+            else:
+                pause_until = self._yield_until
+
+    # -- batches -----------------------------------------------------------------------------
+
+    def _send_scan(self, conn: Connection, cursor: int) -> float:
+        conn.send_command("SCAN", cursor, "COUNT", self.settings.count)
+        return time.monotonic()
+
+    def _note_call(self, result: PassResult, sent: float) -> None:
+        result.redis_calls += 1
+        elapsed = time.monotonic() - sent
+        if elapsed > result.longest_call:
+            result.longest_call = elapsed
+
+    def _tally_for(self, raw: str | None) -> _Tally:
+        tenant = UNASSIGNED if not raw else self.resolver.admit(normalize(raw))
+        tally = self._tallies.get(tenant)
+        if tally is None:
+            tally = self._tallies[tenant] = _Tally()
+        if len(self._by_raw) < 100_000:  # a rule capturing per-key ids must not grow this forever
+            self._by_raw[raw] = tally
+        return tally
+
+    def _prepare(self, keys: list[bytes]) -> _Batch:
+        """Resolve each key's tenant and choose which keys get MEMORY USAGE (1-based indexes).
+
+        This loop is the scanner's main CPU cost (about 1 us per key), hence the local names.
+        """
+        search, by_raw, tally_for = self._search, self._by_raw, self._tally_for
+        floor, stride = self.settings.memory_min_samples, self.settings.stride
+        if search is None:
+            raws: list[str | None] = [None] * len(keys)
+        else:
+            raws = [m.group("tenant") if (m := search(_text(key))) else None for key in keys]
+        tallies = [by_raw.get(raw) or tally_for(raw) for raw in raws]
+        memory: list[int] = []
+        for i, tally in enumerate(tallies, 1):
+            seen = tally.seen = tally.seen + 1
+            if seen <= floor or (seen - floor) % stride == 0:
+                memory.append(i)
+        return _Batch(keys, tallies, memory)
+
+    def _prepare_lookup(self, conn: Connection) -> None:
+        """Load the lookup script once per connection; fall back to plain pipelines if denied."""
+        if not self._use_script:
+            return
+        for body in (LUA, _LUA_BODY):
+            conn.send_command("SCRIPT", "LOAD", body)
+            try:
+                sha = conn.read_response()
+            except redis.exceptions.NoPermissionError:
+                log.info("%s: scripting not permitted; using pipelined TYPE/PTTL", self.target.describe())
+                self._use_script = False
+                return
+            except redis.ResponseError:
+                continue  # Redis < 7 rejects the shebang: try the plain body
+            self._script_sha = sha.decode() if isinstance(sha, bytes) else sha
+            return
+        self._use_script = False
+
+    def _send_lookup(self, conn: Connection, batch: _Batch) -> None:
+        if self._use_script:
+            command = (b"EVALSHA", self._script_sha, len(batch.keys), *batch.keys, *batch.memory)
+            packed = [_hiredis_pack(command)] if _hiredis_pack else conn.pack_command(*command)
+            conn.send_packed_command(packed, check_health=False)
+        else:
+            commands: list[tuple[Any, ...]] = []
+            for key in batch.keys:
+                commands += [("TYPE", key), ("PTTL", key)]
+            commands += [("MEMORY", "USAGE", batch.keys[i - 1]) for i in batch.memory]
+            conn.send_packed_command(conn.pack_commands(commands))
+        batch.sent_at = time.monotonic()
+
+    def _read_lookup(self, conn: Connection, batch: _Batch) -> list[int]:
+        if self._use_script:
+            try:
+                reply = conn.read_response()
+            except redis.exceptions.NoScriptError:  # SCRIPT FLUSH mid-pass: reload, resend
+                self._prepare_lookup(conn)
+                self._send_lookup(conn, batch)
+                return self._read_lookup(conn, batch)
+            self._note_call(self._result, batch.sent_at)
+            return reply
+        n = len(batch.keys)
+        replies = [conn.read_response() for _ in range(2 * n + len(batch.memory))]
+        self._note_call(self._result, batch.sent_at)
+        codes: list[int] = []
+        for i in range(n):
+            kind = replies[2 * i]
+            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+            code = 0 if kind == "none" else next((c for c, t in TYPES.items() if t == kind), 7) * 2
+            codes.append(code + 1 if code and replies[2 * i + 1] == -1 else code)
+        return codes + [-1 if m is None else int(m) for m in replies[2 * n:]]
+
+    def _finish(self, conn: Connection, batch: _Batch) -> None:
+        reply = self._read_lookup(conn, batch)
+        tallies = batch.tallies
+        for tally, code in zip(tallies, reply, strict=False):
+            tally.codes[code] += 1
+        n = len(tallies)
+        for j, index in enumerate(batch.memory):
+            used = reply[n + j]
+            if used >= 0 and reply[index - 1]:
+                tally = tallies[index - 1]
+                tally.mem_n += 1
+                tally.mem_sum += used

@@ -1,0 +1,63 @@
+"""Recording rules: every expression the alerts and SLO dashboards evaluate repeatedly over long
+windows is recorded once per tenant, so alert evaluation stays cheap at thousands of tenants."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from generators.alerts.fixtures import le_matcher
+
+SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+REQUESTS = "http_server_requests_total"
+DURATION = "http_server_request_duration_seconds"
+ERROR_SELECTOR = 'status_class="5xx"'
+
+
+def requests_rate(window: str) -> str:
+    return f"tenant:http_requests:rate{window}"
+
+
+def error_ratio(window: str) -> str:
+    return f"tenant:http_request_errors:ratio_rate{window}"
+
+
+def slow_ratio(window: str) -> str:
+    return f"tenant:http_request_slow:ratio_rate{window}"
+
+
+def latency_quantile(q: str, window: str) -> str:
+    return f"tenant:http_request_duration_seconds:{q}_rate{window}"
+
+
+def recording_groups(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One group per window, so Prometheus evaluates each window's rules together and in order."""
+    threshold = float(config["slo"]["latency"]["threshold_seconds"])
+    le = le_matcher(threshold)
+    groups = []
+    for window in SLO_WINDOWS:
+        rules = [
+            {"record": requests_rate(window),
+             "expr": f"sum by (tenant_id) (rate({REQUESTS}[{window}]))"},
+            {"record": error_ratio(window),
+             "expr": (f"sum by (tenant_id) (rate({REQUESTS}{{{ERROR_SELECTOR}}}[{window}]))"
+                      f" / sum by (tenant_id) (rate({REQUESTS}[{window}]))"
+                      f" or 0 * sum by (tenant_id) (rate({REQUESTS}[{window}]))")},
+            {"record": slow_ratio(window),
+             "expr": (f"1 - sum by (tenant_id) (rate({DURATION}_bucket{{{le}}}[{window}]))"
+                      f" / sum by (tenant_id) (rate({DURATION}_count[{window}]))")},
+            {"record": latency_quantile("p95", window),
+             "expr": f"histogram_quantile(0.95, sum by (tenant_id, le) (rate({DURATION}_bucket[{window}])))"},
+        ]
+        if window == "5m":
+            rules += [
+                {"record": latency_quantile(q, window),
+                 "expr": f"histogram_quantile({v}, sum by (tenant_id, le) (rate({DURATION}_bucket[{window}])))"}
+                for q, v in (("p50", "0.5"), ("p99", "0.99"))
+            ]
+        groups.append({"name": f"obsbundle.recording.tenant.{window}", "rules": rules})
+    return groups
+
+
+def recorded_names(config: Mapping[str, Any]) -> set[str]:
+    return {r["record"] for g in recording_groups(config) for r in g["rules"]}

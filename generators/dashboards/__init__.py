@@ -1,0 +1,50 @@
+"""Grafana dashboards as code: `render(config)` and `lint(config, files)` for `obsbundle generate/check`.
+
+Dashboards are built with grafanalib (`builder`), normalised to Grafana's current model
+(`normalize`), written as deterministic JSON (sorted keys, uids derived from names), and linted
+against the metric catalog (`lint`). Besides `dashboards/<slug>.json` this renders a Grafana
+provisioning file and one kube-prometheus-stack sidecar ConfigMap per dashboard (`provisioning`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from generators.dashboards import provisioning
+from generators.dashboards.boards import MODULES
+from generators.dashboards.builder import Board, build
+from generators.dashboards.checks import lint_files
+from generators.dashboards.normalize import dumps
+from obsbundle.catalog import catalog_for
+
+OUTPUT_DIR = "dashboards"
+
+
+def boards(config: Mapping[str, Any]) -> list[Board]:
+    return [module.board(config) for module in MODULES]
+
+
+def dashboards(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """slug -> normalised dashboard model."""
+    all_boards = boards(config)
+    titles = {b.slug: b.title for b in all_boards}
+    return {b.slug: build(config, b, titles) for b in all_boards}
+
+
+def render(config: Mapping[str, Any]) -> dict[str, str]:
+    """Every file under dashboards/: JSON models, the provider file and the sidecar ConfigMaps."""
+    files: dict[str, str] = {}
+    for slug, model in dashboards(config).items():
+        text = dumps(model)
+        files[f"{OUTPUT_DIR}/{slug}.json"] = text
+        files[f"{OUTPUT_DIR}/kubernetes/{slug}.configmap.yaml"] = provisioning.configmap(config, slug, text)
+    files[f"{OUTPUT_DIR}/provisioning/obsbundle.yaml"] = provisioning.provider(config)
+    return dict(sorted(files.items()))
+
+
+def lint(config: Mapping[str, Any], files: Mapping[str, str]) -> list[str]:
+    """Lint problems of the rendered dashboards (see `generators.dashboards.checks`)."""
+    problems = lint_files(files, catalog_for(config), prefix=f"{OUTPUT_DIR}/")
+    problems += provisioning.check_configmaps(files, prefix=f"{OUTPUT_DIR}/")
+    return problems

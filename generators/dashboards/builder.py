@@ -1,0 +1,218 @@
+"""Small grafanalib-based builders: panels with unit + description + $datasource always set,
+thresholds read from the config, a flowing grid layout, and the shared variables and links.
+
+Every dashboard module describes *what* to show (`Board` of sections of panels); this module owns
+*how* it becomes Grafana JSON, so every dashboard gets the same variables, links and conventions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import attr
+from grafanalib import core as g
+
+from generators.dashboards.normalize import DATASOURCE_VAR, normalize
+
+GRID_WIDTH = 24
+TAG = "obsbundle"
+TENANT = 'tenant_id=~"$tenant_id"'  # the multi-select tenant filter every per-tenant query carries
+SHARED = 'tenant_id="_shared"'  # server-wide figures of a source
+
+
+@dataclass(frozen=True)
+class Q:
+    """One PromQL target: expression, legend, instant (tables/stats of "now") or range."""
+
+    expr: str
+    legend: str = "__auto"
+    instant: bool = False
+
+
+Panel = Any  # a grafanalib panel object
+
+
+@dataclass
+class Board:
+    """One dashboard: title, what it is for, where its tenant list comes from, and its sections."""
+
+    slug: str
+    title: str
+    description: str
+    tenant_metric: str  # label_values(<this>, tenant_id) fills the tenant variable
+    sections: list[tuple[str, list[Panel]]]
+    related: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Threshold steps for a panel, derived from one `thresholds.<key>` entry of the config."""
+
+    steps: tuple[tuple[str, float], ...] = (("green", 0),)
+
+    def grafana(self) -> list[dict[str, Any]]:
+        return [{"color": color, "value": value} for color, value in self.steps]
+
+
+def thresholds(config: Mapping[str, Any], key: str, *, below: bool = False, scale: float = 1.0) -> Thresholds:
+    """Steps from `config.thresholds[key]`, the same numbers the alert rules use.
+
+    `below=True` is for figures where low is bad (free disk, days to certificate expiry). The
+    base step is 0 rather than Grafana's `null` (-Infinity): every figure drawn here is
+    non-negative, and the committed JSON carries no nulls. `scale` converts units (ratio -> %).
+    """
+    entry = config.get("thresholds", {}).get(key)
+    if not entry:
+        raise KeyError(f"thresholds.{key} is not configured")
+    levels = [(lvl, entry[lvl] * scale) for lvl in ("info", "warning", "critical") if lvl in entry]
+    colors = {"info": "blue", "warning": "orange", "critical": "red"}
+    if below:
+        ordered = sorted(levels, key=lambda lv: lv[1])
+        steps: list[tuple[str, float]] = []
+        # lowest configured level -> red region starts at 0; each next level lifts to a milder colour
+        names = [lvl for lvl, _ in ordered]
+        base_color = colors[names[0]] if names else "green"
+        steps.append((base_color, 0))
+        for i, (_lvl, value) in enumerate(ordered):
+            nxt = colors[names[i + 1]] if i + 1 < len(names) else "green"
+            steps.append((nxt, value))
+        return Thresholds(tuple(steps))
+    ordered = sorted(levels, key=lambda lv: lv[1])
+    return Thresholds((("green", 0), *((colors[lvl], value) for lvl, value in ordered)))
+
+
+def _targets(queries: Sequence[Q]) -> list[g.Target]:
+    return [
+        g.Target(expr=q.expr, legendFormat=q.legend, refId=chr(ord("A") + i), instant=q.instant,
+                 datasource=DATASOURCE_VAR)
+        for i, q in enumerate(queries)
+    ]
+
+
+def timeseries(
+    title: str, description: str, *queries: Q, unit: str, th: Thresholds | None = None,
+    w: int = 12, h: int = 8, min: float | None = None, max: float | None = None, stack: bool = False,
+) -> g.TimeSeries:
+    """A time series; with thresholds the configured levels are drawn as dashed lines."""
+    return g.TimeSeries(
+        title=title, description=description, dataSource=DATASOURCE_VAR, targets=_targets(queries),
+        unit=unit, gridPos=g.GridPos(h=h, w=w, x=0, y=0),
+        thresholds=(th or Thresholds()).grafana(),
+        thresholdsStyleMode="dashed" if th else "off",
+        legendDisplayMode="table", legendPlacement="bottom", legendCalcs=["mean", "max", "lastNotNull"],
+        tooltipMode="multi", tooltipSort="desc", fillOpacity=10 if stack else 0,
+        stacking={"group": "A", "mode": "normal" if stack else "none"},
+        valueMin=min, valueMax=max,
+    )
+
+
+def stat(
+    title: str, description: str, *queries: Q, unit: str, th: Thresholds | None = None,
+    w: int = 4, h: int = 4, calc: str = "lastNotNull", graph: bool = True,
+) -> g.Stat:
+    """A single figure coloured by the configured thresholds."""
+    return g.Stat(
+        title=title, description=description, dataSource=DATASOURCE_VAR, targets=_targets(queries),
+        format=unit, gridPos=g.GridPos(h=h, w=w, x=0, y=0), reduceCalc=calc,
+        graphMode="area" if graph else "none", colorMode="value", textMode="auto",
+        thresholds=(th or Thresholds()).grafana(),
+    )
+
+
+def table(
+    title: str, description: str, *queries: Q, unit: str, w: int = 12, h: int = 8,
+    th: Thresholds | None = None,
+) -> g.Table:
+    """Instant values per series (e.g. one row per tenant), merged into one table."""
+    panel = g.Table(
+        title=title, description=description, dataSource=DATASOURCE_VAR,
+        targets=_targets([Q(q.expr, q.legend, instant=True) for q in queries]),
+        unit=unit, gridPos=g.GridPos(h=h, w=w, x=0, y=0),
+        thresholds=(th or Thresholds()).grafana(),
+    )
+    # one row per series (e.g. per tenant), one column per query named after its legend
+    renames = {f"Value #{chr(ord('A') + i)}": q.legend for i, q in enumerate(queries)}
+    panel.transformations = [
+        {"id": "merge", "options": {}},
+        {"id": "organize", "options": {"excludeByName": {"Time": True}, "renameByName": renames}},
+    ]
+    return panel
+
+
+def layout(sections: Sequence[tuple[str, Sequence[Panel]]]) -> list[Panel]:
+    """Rows of panels flowing left to right, wrapping at 24 columns; ids numbered in order."""
+    placed: list[Panel] = []
+    y = 0
+    next_id = 1
+    for title, panels in sections:
+        if title:
+            placed.append(g.RowPanel(title=title, id=next_id, gridPos=g.GridPos(h=1, w=GRID_WIDTH, x=0, y=y)))
+            next_id += 1
+            y += 1
+        x, line_h = 0, 0
+        for panel in panels:
+            w, h = panel.gridPos.w, panel.gridPos.h
+            if x + w > GRID_WIDTH:
+                x, y, line_h = 0, y + line_h, 0
+            placed.append(attr.evolve(panel, id=next_id, gridPos=g.GridPos(h=h, w=w, x=x, y=y)))
+            next_id += 1
+            x += w
+            line_h = max(line_h, h)
+        y += line_h
+    return placed
+
+
+def slugify(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def dashboard_uid(config: Mapping[str, Any], slug: str) -> str:
+    """Stable uid from the configured prefix and the dashboard's slug (Grafana wants 8-40 chars)."""
+    prefix = config.get("dashboards", {}).get("uid_prefix", "obs")
+    uid = f"{prefix}-{slug}"
+    if len(uid) < 8:
+        uid += "-dash"
+    if len(uid) > 40:
+        uid = f"{uid[:31]}-{hashlib.sha256(uid.encode()).hexdigest()[:8]}"
+    return uid
+
+
+def variables(config: Mapping[str, Any], tenant_metric: str) -> g.Templating:
+    ds_uid = config.get("dashboards", {}).get("datasource_uid", "prometheus")
+    return g.Templating(list=[
+        g.Template(name="datasource", label="Data source", type="datasource", query="prometheus",
+                   default=ds_uid, includeAll=False, multi=False),
+        g.Template(name="tenant_id", label="Tenant", type="query", dataSource=DATASOURCE_VAR,
+                   query=f"label_values({tenant_metric}, tenant_id)", multi=True, includeAll=True, sort=1),
+    ])
+
+
+def links(config: Mapping[str, Any], board: Board, titles: Mapping[str, str]) -> list[g.DashboardLink]:
+    """Explicit links to the related dashboards (keeping time range and tenant selection) plus
+    a dropdown of every obsbundle dashboard."""
+    out = [
+        g.DashboardLink(title=titles[slug], type="link", uri=f"/d/{dashboard_uid(config, slug)}",
+                        icon="dashboard", tooltip=f"Open {titles[slug]}", includeVars=True,
+                        keepTime=True, tags=[], asDropdown=False, targetBlank=False)
+        for slug in board.related
+    ]
+    out.append(g.DashboardLink(title="obsbundle", type="dashboards", tags=[TAG], asDropdown=True,
+                               icon="external link", tooltip="", includeVars=True, keepTime=True,
+                               targetBlank=False, uri=""))
+    return out
+
+
+def build(config: Mapping[str, Any], board: Board, titles: Mapping[str, str]) -> dict[str, Any]:
+    """Board -> normalised Grafana dashboard model."""
+    dash = g.Dashboard(
+        title=board.title, uid=dashboard_uid(config, board.slug), description=board.description,
+        tags=[TAG, *board.tags], timezone="browser", refresh="30s", graphTooltip=1, editable=True,
+        time=g.Time("now-1h", "now"), panels=layout(board.sections),
+        templating=variables(config, board.tenant_metric), links=links(config, board, titles),
+    )
+    return normalize(dash)

@@ -1,0 +1,265 @@
+"""The alert generator: rendering, lint, generated promtool tests, Alertmanager routing (amtool)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+import generators.alerts as alerts
+from generators.alerts.alertmanager import receiver_name
+from generators.alerts.lint import expression_problems, tool_problems
+from generators.alerts.rulefiles import annotations
+from obsbundle import config as obsconfig
+from obsbundle.catalog import catalog_for
+from obsbundle.errors import ConfigError
+from obsbundle.local_services import run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+TENANTS_CONFIG = """
+alerting:
+  tenants:
+    acme: {slack_channel: '#acme-oncall', page: true}
+    freeco: {page: false}
+"""
+
+needs_tools = pytest.mark.skipif(not (shutil.which("promtool") and shutil.which("amtool")),
+                                 reason="promtool/amtool not installed (make test installs them)")
+
+
+@pytest.fixture(scope="module")
+def cfg() -> dict:
+    return obsconfig.load(ROOT / "obsbundle.yaml")
+
+
+@pytest.fixture(scope="module")
+def files(cfg: dict) -> dict[str, str]:
+    return alerts.render(cfg)
+
+
+def _rules(files: dict[str, str]) -> list[dict]:
+    return [r for p, t in files.items() if p.startswith("alerts/rules/")
+            for g in yaml.safe_load(t)["groups"] for r in g["rules"]]
+
+
+def test_render_is_deterministic_and_matches_the_committed_output(cfg: dict, files: dict[str, str]) -> None:
+    assert alerts.render(cfg) == files
+    for path, text in files.items():
+        assert (ROOT / path).read_text(encoding="utf-8") == text, f"{path} is stale: run obsbundle generate"
+
+
+def test_every_alert_has_severity_tenant_naming_runbook_and_dashboard(cfg: dict, files: dict[str, str]) -> None:
+    runbooks = (ROOT / "docs/runbooks.md").read_text(encoding="utf-8")
+    headings = {h.lower() for h in re.findall(r"^## (\w+)$", runbooks, re.M)}
+    uids = {m for t in files.values() for m in re.findall(r"/d/(obs-[a-z-]+)", t)}
+    names = set()
+    for rule in (r for r in _rules(files) if "alert" in r):
+        names.add(rule["alert"])
+        assert rule["labels"]["severity"] in ("info", "warning", "critical")
+        notes = rule["annotations"]
+        assert notes["runbook_url"] == f"{cfg['alerting']['runbook_base_url']}#{rule['alert'].lower()}"
+        assert rule["alert"].lower() in headings, f"no runbook section for {rule['alert']}"
+        assert notes["dashboard_url"].startswith(cfg["alerting"]["dashboard_base_url"] + "/obs-")
+        assert rule["for"] not in ("0s", "0m")
+    for rule in alerts.build_rules(cfg):
+        text = rule.summary + rule.description
+        if "tenant_id" in rule.by:
+            assert "{{ $labels.tenant_id }}" in text, rule.name
+            url = annotations(cfg, rule)["dashboard_url"]
+            assert url.endswith("?var-tenant_id={{ $labels.tenant_id }}"), rule.name
+        else:
+            assert "all tenants" in text or "every tenant" in text, rule.name
+    assert uids <= {"obs-application", "obs-slo-budget", "obs-postgresql", "obs-redis", "obs-temporal",
+                    "obs-infrastructure"}
+    # the issue's list, each present
+    assert {"TenantErrorRatioHigh", "TenantLatencyP95High", "PostgresConnectionSaturation",
+            "PostgresTenantConnectionShare", "PgbouncerClientsWaiting", "HostDiskSpaceLow", "HostDiskWillFill",
+            "HostMemoryHigh", "HostCpuHigh", "TargetDown", "PostgresDown", "RedisDown", "TemporalDown",
+            "RedisMemoryNearMax", "RedisEvictions", "TemporalBacklogAge", "TemporalBacklogGrowing",
+            "TemporalWorkflowFailureRatio", "PostgresReplicationLag", "PostgresDeadlocks", "ProbeFailing",
+            "ProbeCertificateExpiry", "TenantAvailabilityBudgetBurn", "TenantLatencyBudgetBurn"} <= names
+
+
+def test_seed_thresholds_are_the_defaults(files: dict[str, str]) -> None:
+    by_key = {(r["alert"], r["labels"]["severity"], r.get("labels", {}).get("long_window")): r
+              for r in _rules(files) if "alert" in r}
+    assert by_key[("TenantErrorRatioHigh", "warning", None)]["expr"].endswith("> 0.05")
+    assert by_key[("TenantErrorRatioHigh", "warning", None)]["for"] == "5m"
+    assert by_key[("TenantLatencyP95High", "warning", None)]["expr"].endswith("> 2")
+    assert by_key[("TenantLatencyP95High", "warning", None)]["for"] == "10m"
+    assert "< 0.2" in by_key[("HostDiskSpaceLow", "warning", None)]["expr"]
+    assert "< 0.1" in by_key[("HostDiskSpaceLow", "critical", None)]["expr"]
+    assert by_key[("HostMemoryHigh", "warning", None)]["expr"].endswith("> 0.9")
+    assert by_key[("HostCpuHigh", "warning", None)]["expr"].endswith("> 0.7")
+    burn = by_key[("TenantAvailabilityBudgetBurn", "critical", "1h")]
+    assert burn["expr"] == ("tenant:http_request_errors:ratio_rate1h / 0.05 > 14.4 and "
+                            "tenant:http_request_errors:ratio_rate5m / 0.05 > 14.4")
+    windows = {(r["labels"]["long_window"], r["labels"]["short_window"]) for r in _rules(files)
+               if r.get("alert") == "TenantLatencyBudgetBurn"}
+    assert windows == {("1h", "5m"), ("6h", "30m"), ("1d", "2h"), ("3d", "6h")}
+
+
+def test_recording_rules_cover_every_slo_window(files: dict[str, str]) -> None:
+    records = {r["record"] for r in _rules(files) if "record" in r}
+    for window in ("5m", "30m", "1h", "2h", "6h", "1d", "3d"):
+        assert {f"tenant:http_request_errors:ratio_rate{window}", f"tenant:http_request_slow:ratio_rate{window}",
+                f"tenant:http_request_duration_seconds:p95_rate{window}"} <= records
+
+
+def test_for_scale_shortens_every_for(cfg: dict) -> None:
+    fast = obsconfig.parse("alerting: {for_scale: 0.01}")
+    rules = {(r["alert"], r["labels"]["severity"], r["labels"].get("long_window")): r["for"]
+             for r in _rules(alerts.render(fast)) if "alert" in r}
+    assert rules[("TenantErrorRatioHigh", "warning", None)] == "3s"
+    assert rules[("TenantLatencyP95High", "critical", None)] == "6s"
+    assert rules[("TenantAvailabilityBudgetBurn", "warning", "3d")] == "36s"
+
+
+def test_lint_is_clean_including_promtool_and_amtool(cfg: dict, files: dict[str, str]) -> None:
+    assert alerts.lint(cfg, files) == []
+
+
+def test_generated_tests_cover_every_rule_both_ways(cfg: dict, files: dict[str, str]) -> None:
+    cases = [(c["alertname"], {a["exp_labels"]["severity"] for a in c["exp_alerts"]})
+             for p, t in files.items() if p.startswith("alerts/tests/")
+             for test in yaml.safe_load(t)["tests"] for c in test["alert_rule_test"]]
+    for rule in alerts.build_rules(cfg):
+        assert any(n == rule.name and rule.severity in s for n, s in cases), f"{rule.name} never fires"
+        assert any(n == rule.name and rule.severity not in s for n, s in cases), f"{rule.name} never silent"
+
+
+@needs_tools
+def test_promtool_tests_fail_when_a_threshold_drifts(files: dict[str, str]) -> None:
+    # only the app rules and their tests: promtool on the whole set is the lint test's job
+    broken = {p: t for p, t in files.items() if p.startswith("alerts/rules/") or p == "alerts/tests/app.test.yaml"}
+    path = "alerts/rules/app.rules.yaml"
+    broken[path] = files[path].replace("ratio_rate5m > 0.05", "ratio_rate5m > 0.5")
+    problems = tool_problems(broken)
+    assert len(problems) == 1 and problems[0].startswith("promtool test rules failed")
+    assert "TenantErrorRatioHigh" in problems[0]
+
+
+def test_lint_refuses_unknown_metrics_bad_labels_and_misused_functions(cfg: dict) -> None:
+    catalog = catalog_for(cfg)
+    assert expression_problems("rate(http_server_requests_total[5m]) > 1", catalog, set()) == []
+    assert expression_problems("rate(http_server_request_duration_seconds_bucket{le=\"2\"}[5m])",
+                               catalog, set()) == []
+    assert expression_problems("pg_connections_total > 1", catalog, set()) == [
+        "pg_connections_total is neither a catalog metric nor a recording rule"]
+    assert expression_problems('redis_up{instance="x",shard="1"} == 0', catalog, set()) == [
+        "redis_up has no label shard"]
+    assert expression_problems("rate(redis_up[5m])", catalog, set()) == ["rate() of gauge redis_up"]
+    assert expression_problems("deriv(redis_evicted_keys_total[5m])", catalog, set()) == [
+        "deriv() of counter redis_evicted_keys_total"]
+    assert expression_problems("tenant:x:ratio > 1", catalog, {"tenant:x:ratio"}) == []
+
+
+def test_lint_reports_broken_files_by_rule(cfg: dict, files: dict[str, str]) -> None:
+    broken = dict(files)
+    path = "alerts/rules/redis.rules.yaml"
+    broken[path] = (files[path].replace("redis_evicted_keys_total", "redis_evictions_total")
+                    .replace("runbooks.md#redismemorynearmax", "runbooks.md#nosuchsection"))
+    broken["alerts/alertmanager.yml"] = files["alerts/alertmanager.yml"].replace("api_url_file:", "api_url:", 1)
+    problems = alerts.lint(cfg, broken, tools=False)
+    assert any(p.startswith(f"{path}: RedisEvictions: redis_evictions_total is neither") for p in problems)
+    assert any(p.startswith(f"{path}: RedisMemoryNearMax: runbook_url") for p in problems)
+    assert any("inline secret" in p for p in problems)
+
+
+def test_lint_refuses_an_slo_that_can_never_burn() -> None:
+    cfg = obsconfig.parse("slo: {availability: {objective: 0.9}}")
+    problems = alerts.lint(cfg, alerts.render(cfg), tools=False)
+    assert problems == ["slo.burn_rates: factor 14.4 x availability budget 0.1 >= 1: that alert can never fire"]
+
+
+def test_secrets_only_by_file_and_every_receiver_sends_resolved() -> None:
+    cfg = obsconfig.parse(TENANTS_CONFIG)
+    am = yaml.safe_load(alerts.render(cfg)["alerts/alertmanager.yml"])
+    for receiver in am["receivers"]:
+        for slack in receiver.get("slack_configs", []):
+            assert slack["api_url_file"] == "/etc/alertmanager/secrets/slack_api_url" and "api_url" not in slack
+            assert slack["send_resolved"] is True
+        for pd in receiver.get("pagerduty_configs", []):
+            assert pd["routing_key_file"] == "/etc/alertmanager/secrets/pagerduty_routing_key"
+            assert "routing_key" not in pd and "service_key" not in pd and pd["send_resolved"] is True
+    assert am["route"]["group_by"] == ["alertname", "tenant_id"]
+    inhibit = [(r["source_matchers"], r["target_matchers"], r["equal"]) for r in am["inhibit_rules"]]
+    assert (['severity="critical"'], ['severity=~"warning|info"'],
+            ["alertname", "tenant_id", "server", "instance", "mountpoint", "task_queue", "probe", "job"]) in inhibit
+    assert (['alertname="RedisDown"'], ['component="redis"', 'alertname!="RedisDown"'], ["server"]) in inhibit
+    assert (['alertname="PostgresDown"'], ['alertname="ObsbundleCollectorFailing"', 'exporter="postgres"'],
+            ["server"]) in inhibit
+
+
+ROUTES = [
+    ({"severity": "critical", "tenant_id": "globex"}, "critical-pagerduty-slack"),
+    ({"severity": "warning", "tenant_id": "globex"}, "warning-slack"),
+    ({"severity": "info", "exporter": "redis"}, "info-slack"),
+    ({"severity": "critical", "tenant_id": "_shared", "alertname": "RedisDown"}, "critical-pagerduty-slack"),
+    ({"severity": "warning", "tenant_id": "acme"}, "tenant-acme-warning"),
+    ({"severity": "critical", "tenant_id": "acme"}, "tenant-acme-critical"),
+    ({"severity": "critical", "tenant_id": "freeco"}, "tenant-freeco-critical"),
+]
+
+
+@needs_tools
+@pytest.mark.parametrize(("labels", "receiver"), ROUTES, ids=[r for _, r in ROUTES])
+def test_amtool_routes(tmp_path: Path, labels: dict[str, str], receiver: str) -> None:
+    cfg = obsconfig.parse(TENANTS_CONFIG)
+    rendered = alerts.render(cfg)
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "alertmanager.yml").write_text(rendered["alerts/alertmanager.yml"])
+    (tmp_path / "templates/obsbundle.tmpl").write_text(rendered["alerts/templates/obsbundle.tmpl"])
+    cmd = ["amtool", "config", "routes", "test", f"--config.file={tmp_path / 'alertmanager.yml'}",
+           f"--verify.receivers={receiver}", *(f"{k}={v}" for k, v in labels.items())]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == receiver
+    # a wrong expectation must fail, so the check above can fail
+    wrong = subprocess.run([*cmd[:5], "--verify.receivers=nobody", *cmd[6:]], capture_output=True, text=True,
+                           timeout=60)
+    assert wrong.returncode != 0
+
+
+def test_tenant_overrides_pick_channel_and_paging() -> None:
+    am = yaml.safe_load(alerts.render(obsconfig.parse(TENANTS_CONFIG))["alerts/alertmanager.yml"])
+    receivers = {r["name"]: r for r in am["receivers"]}
+    assert receivers["tenant-acme-warning"]["slack_configs"][0]["channel"] == "#acme-oncall"
+    assert "pagerduty_configs" in receivers["tenant-acme-warning"]        # premium: warnings page
+    assert "pagerduty_configs" not in receivers["tenant-freeco-critical"]  # page: false
+    assert receivers["tenant-freeco-critical"]["slack_configs"][0]["channel"] == "#alerts"
+    assert "pagerduty_configs" in receivers[receiver_name("critical")]
+    assert "pagerduty_configs" not in receivers[receiver_name("warning")]
+    assert receivers[receiver_name("info")]["slack_configs"][0]["channel"] == "#alerts-info"
+
+
+def test_alerts_table_has_one_row_per_rule(cfg: dict) -> None:
+    table = alerts.alerts_table(cfg)
+    rules = alerts.build_rules(cfg)
+    rows = table.strip().splitlines()[2:]
+    assert len(rows) == len(rules)
+    assert rows[0].startswith("| [TenantErrorRatioHigh](runbooks.md#tenanterrorratiohigh) |")
+    assert "`tenant:http_request_errors:ratio_rate5m > 0.05` | 5m | warning | Slack #alerts |" in rows[0]
+    assert rows[1].endswith("| 5m | critical | PagerDuty + Slack #alerts |")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("slo: {burn_rates: [{long: 2d, short: 5m, factor: 1, severity: warning, for: 1m}]}",
+     "slo.burn_rates[0].long"),
+    ("alerting: {pagerduty: {routing_key: abc}}", "alerting.pagerduty.routing_key: unknown key"),
+    ("thresholds: {error_ratio: {warning: 0.1}}", "thresholds.error_ratio"),
+    ("alerting: {group_by: [alertname]}", "alerting.group_by"),
+])
+def test_bad_alerting_config_is_one_line_exit_2(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        obsconfig.parse(text)
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    done = run_cli("generate", "--config", str(path), "--output-dir", str(tmp_path))
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
+    assert not (tmp_path / "alerts").exists()
