@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,19 +26,23 @@ from obsbundle.local_services import (
     RedisServer,
     Service,
     TemporalServer,
+    UvicornService,
     wait_for,
 )
 
-TENANTS = {"acme": 3, "globex": 2, "initech": 1}  # tenant -> relative size of its seeded data
+TENANTS = {"acme": 3, "beta": 2, "gamma": 1}  # tenant -> relative size of its seeded data (as examples/load.py)
 
+# (column title, PromQL, format)
 TABLE_QUERIES = [
-    ("PG schema bytes", "sum by (tenant_id) (pg_tenant_schema_size_bytes)"),
-    ("PG live rows", "sum by (tenant_id) (pg_tenant_live_rows)"),
-    ("PG connections", "sum by (tenant_id) (pg_tenant_connections)"),
-    ("Redis keys", "sum by (tenant_id) (redis_tenant_keys)"),
-    ("Redis bytes (est.)", "sum by (tenant_id) (redis_tenant_memory_bytes)"),
-    ("Temporal running", "sum by (tenant_id) (temporal_tenant_workflows_running)"),
-    ("Temporal backlog", "sum by (tenant_id) (temporal_tenant_task_queue_backlog)"),
+    ("PG schema bytes", "sum by (tenant_id) (pg_tenant_schema_size_bytes)", "{:,.0f}"),
+    ("PG live rows", "sum by (tenant_id) (pg_tenant_live_rows)", "{:,.0f}"),
+    ("Redis keys", "sum by (tenant_id) (redis_tenant_keys)", "{:,.0f}"),
+    ("Redis bytes (est.)", "sum by (tenant_id) (redis_tenant_memory_bytes)", "{:,.0f}"),
+    ("Temporal running", "sum by (tenant_id) (temporal_tenant_workflows_running)", "{:,.0f}"),
+    ("Temporal backlog", "sum by (tenant_id) (temporal_tenant_task_queue_backlog)", "{:,.0f}"),
+    ("API req/s", "sum by (tenant_id) (rate(http_server_requests_total[1m]))", "{:.2f}"),
+    ("API p95 s", "histogram_quantile(0.95, sum by (tenant_id, le) "
+                  "(rate(http_server_request_duration_seconds_bucket[1m])))", "{:.2f}"),
 ]
 
 
@@ -79,40 +84,29 @@ def seed_redis(url: str) -> None:
     client.close()
 
 
-async def _seed_temporal(address: str) -> None:
+def seed_temporal(address: str) -> None:
+    """Start workflows on each tenant's queue; no worker polls it, so they stay running as a backlog."""
     from temporalio.client import Client
 
-    client = await Client.connect(address, namespace=f"tenant-{next(iter(TENANTS))}")
-    for tenant, weight in TENANTS.items():
-        tenant_client = await Client.connect(address, namespace=f"tenant-{tenant}")
-        for i in range(weight * 2):
-            # No worker polls this queue, so these stay running and form a visible backlog.
-            await tenant_client.start_workflow(
-                "AgentRun", id=f"demo-{tenant}-{i}", task_queue=f"tenant-{tenant}-agents"
-            )
-    del client
+    async def seed() -> None:
+        for tenant, weight in TENANTS.items():
+            client = await _connect(Client, address, f"tenant-{tenant}")
+            for i in range(weight * 2):
+                await client.start_workflow("AgentRun", id=f"demo-{tenant}-{i}", task_queue=f"tenant-{tenant}-agents")
+
+    asyncio.run(seed())
 
 
-def seed_temporal(address: str) -> None:
-    async def connect_then_seed() -> None:
-        from temporalio.client import Client
-
-        async def ready() -> bool:
-            await Client.connect(address, namespace=f"tenant-{next(iter(TENANTS))}")
-            return True
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                await ready()
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.5)
-        await _seed_temporal(address)
-
-    asyncio.run(connect_then_seed())
+async def _connect(client_class: Any, address: str, namespace: str, timeout: float = 60) -> Any:
+    """The dev server opens its port before its frontend serves; retry until it does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await client_class.connect(address, namespace=namespace)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
 
 
 def demo_config(base: dict[str, Any], pg: PostgresServer, redis_url: str, temporal: str) -> dict[str, Any]:
@@ -135,17 +129,44 @@ def demo_config(base: dict[str, Any], pg: PostgresServer, redis_url: str, tempor
 
 def rule_files(root: Path) -> list[Path]:
     """The generated Prometheus rule files (not their promtool tests)."""
-    return sorted(p for p in (root / "alerts").glob("*.rules.yml")) if (root / "alerts").exists() else []
+    return sorted((root / "alerts" / "rules").glob("*.rules.yaml"))
 
 
 def print_table(prometheus: PrometheusServer) -> None:
-    columns = [(title, prometheus.query_by(expr)) for title, expr in TABLE_QUERIES]
-    tenants = sorted({t for _, values in columns for t in values})
+    columns = [(title, fmt, prometheus.query_by(expr)) for title, expr, fmt in TABLE_QUERIES]
+    tenants = sorted({t for _, _, values in columns for t in values})
     width = max([len("tenant_id"), *map(len, tenants)])
-    print("  ".join(["tenant_id".ljust(width), *(title.rjust(18) for title, _ in columns)]))
+    print("  ".join(["tenant_id".ljust(width), *(title.rjust(len(title)) for title, _, _ in columns)]))
     for tenant in tenants:
-        cells = [f"{values[tenant]:18,.0f}" if tenant in values else f"{'-':>18}" for _, values in columns]
+        cells = [
+            (fmt.format(values[tenant]) if not math.isnan(values.get(tenant, math.nan)) else "-").rjust(len(title))
+            for title, fmt, values in columns
+        ]
         print("  ".join([tenant.ljust(width), *cells]))
+
+
+def start_app(started: list[Service], targets: dict[str, list[str]], cfg: dict[str, Any]) -> None:
+    """The example agent API with steady three-tenant load, and a probe of its health endpoint."""
+    if not (Path.cwd() / "examples" / "agent_api.py").exists():
+        print("  (examples/ not found: run the demo from a source checkout to include the API)")
+        return
+    import sys
+    import threading
+
+    sys.path.insert(0, str(Path.cwd()))
+    from examples import load
+
+    app = UvicornService("examples.agent_api:app", cwd=Path.cwd())
+    started.append(app)
+    targets["agent-api"] = [app.address]
+    print(f"  example agent API  {app.url}  (metrics on /metrics)")
+    # Load runs until the demo exits (daemon thread).
+    threading.Thread(target=lambda: asyncio.run(load.run(app.url, 7 * 86400)), daemon=True, name="load").start()
+    cfg["sources"]["probes"] = [{"name": "agent-api-health", "url": f"{app.url}/healthz", "interval": "5s"}]
+    probes = ExporterProcess("probes", cfg)
+    started.append(probes)
+    targets["obsbundle-probes"] = [probes.address]
+    print(f"  exporter probes    http://{probes.address}/metrics")
 
 
 @contextlib.contextmanager
@@ -185,6 +206,7 @@ def run(base_config: dict[str, Any], args: argparse.Namespace) -> int:
             targets[f"obsbundle-{kind}"] = [exporter.address]
             print(f"  exporter {kind:<9} http://{exporter.address}/metrics")
 
+        start_app(started, targets, cfg)
         rules = rule_files(Path.cwd())
         prometheus = PrometheusServer(targets, rule_files=[str(r) for r in rules], scrape_interval="2s")
         started.append(prometheus)
@@ -192,7 +214,8 @@ def run(base_config: dict[str, Any], args: argparse.Namespace) -> int:
         wait_for(prometheus.targets_up, 60, 0.5, what="every exporter target up")
         wait_for(lambda: prometheus.query("redis_tenant_keys") or not targets.get("obsbundle-redis"), 60, 0.5,
                  what="first keyspace pass")
-        time.sleep(3)
+        if "agent-api" in targets:
+            prometheus.wait_query('sum(rate(http_server_requests_total{tenant_id!~"_.*"}[1m])) > 0', timeout=60)
         print("\nper-tenant figures, read back through Prometheus:\n")
         print_table(prometheus)
         if duration is None:

@@ -442,3 +442,36 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) 
         [which("obsbundle"), *args], capture_output=True, text=True, timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+class UvicornService(Service):
+    """An ASGI app (`module:attr`) under uvicorn in its own process, on a free loopback port."""
+
+    def __init__(self, target: str, env: dict[str, str] | None = None, cwd: str | Path | None = None) -> None:
+        self.target = target
+        self.port = free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="obsbundle-app-"))
+        self.env = {**os.environ, **(env or {})}
+        self.cwd = str(cwd) if cwd else None
+        self.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    def start(self) -> None:
+        self.proc = self._popen(
+            [which("uvicorn"), self.target, "--host", "127.0.0.1", "--port", str(self.port),
+             "--log-level", "warning", "--no-access-log"],
+            env=self.env, cwd=self.cwd,
+        )
+        wait_for(self._ready, 60, what=f"uvicorn {self.target} listening")
+
+    def _ready(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"uvicorn exited {self.proc.returncode}: {self.log_text()[-2000:]}")
+        return port_open(self.port)
