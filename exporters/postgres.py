@@ -44,7 +44,7 @@ def build(config: Mapping[str, Any]) -> tuple[list[Collector], dict[str, TenantR
             ServerCollector(name, settings, resolver),
             SchemaCollector(name, settings, tenants),
             SizeRefresh(name, settings, tenants, catalog, parse_duration(source.get("size_interval", "60s"))),
-            ActivityCollector(name, settings, tenants),
+            ActivityCollector(name, settings, resolver),
             StatementsCollector(name, settings, resolver, bool(source.get("pg_stat_statements", True))),
         ]
         collectors += [CustomQueryCollector(name, settings, resolver, q) for q in source.get("custom_queries", [])]

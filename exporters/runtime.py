@@ -115,7 +115,7 @@ class ScrapeRunner:
         ]
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(collectors)), thread_name_prefix=exporter)
         self._flight_lock = threading.Lock()
-        self._flight: Future[list[Family]] | None = None
+        self._flight: Future[MetricSet] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -139,6 +139,14 @@ class ScrapeRunner:
 
     def scrape(self) -> list[Family]:
         """The families for one /metrics response; concurrent callers share one run."""
+        return self._scrape_set().families()
+
+    def scrape_text(self) -> bytes:
+        """One /metrics body in text format 0.0.4, rendered without prometheus_client objects
+        (MetricSet.render_text), which is most of the CPU saved at 10,000+ series."""
+        return self._scrape_set().render_text()
+
+    def _scrape_set(self) -> MetricSet:
         with self._flight_lock:
             flight = self._flight
             owner = flight is None
@@ -174,7 +182,7 @@ class ScrapeRunner:
         state.running = self._pool.submit(run)
         return state.running
 
-    def _run(self) -> list[Family]:
+    def _run(self) -> MetricSet:
         started = time.monotonic()
         deadline = started + self.timeout
         result = MetricSet(self.catalog)
@@ -194,7 +202,7 @@ class ScrapeRunner:
             self._record(state, error, time.monotonic() - started)
             result.merge(out)
         self._self_metrics(result)
-        return result.families()
+        return result
 
     def _record(self, state: _CollectorState, exc: BaseException | None, duration: float) -> None:
         state.last_duration = duration

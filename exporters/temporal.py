@@ -1,5 +1,5 @@
 """`obsbundle exporter temporal`: one background-refresh collector per configured Temporal server,
-plus an on-scrape relabel collector for servers with `metrics_url`."""
+plus a background relabel collector for servers with `metrics_url`."""
 
 from __future__ import annotations
 
@@ -89,5 +89,8 @@ def build(config: dict[str, Any]) -> tuple[list[Collector], dict[str, TenantReso
         resolvers[source["name"]] = resolver
         if source.get("metrics_url"):
             register_url_secrets(source["metrics_url"])
-            collectors.append(ServerMetricsRelabel(source["metrics_url"], collector, catalog_for(config)))
+            collectors.append(ServerMetricsRelabel(
+                source["metrics_url"], collector, catalog_for(config), collector.interval,
+                timeout=parse_duration(source.get("call_timeout", "5s")) * 6,
+            ))
     return collectors, resolvers

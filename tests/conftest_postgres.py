@@ -8,6 +8,7 @@ asserted here cannot be disturbed by other areas' tests, and ours cannot disturb
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,3 +229,21 @@ def seeded_pg() -> Iterator[PostgresServer]:
         yield pg
     finally:
         pg.close()
+
+
+class ReplicaServer(PostgresServer):
+    """A streaming standby of `primary`, cloned with pg_basebackup -R (hot standby, read-only)."""
+
+    def __init__(self, primary: PostgresServer) -> None:
+        self.port = free_port()
+        self.workdir = _owned_tempdir("obsbundle-pg-replica-")
+        self.datadir = self.workdir / "data"
+        self.settings = {**primary.settings, "port": str(self.port), "unix_socket_directories": str(self.workdir)}
+        bindir = Path(primary.postgres).parent
+        self.postgres = primary.postgres
+        subprocess.run(
+            _as_service_user([str(bindir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port),
+                              "-U", "postgres", "-D", str(self.datadir), "-R", "-X", "stream", "--no-sync"]),
+            check=True, capture_output=True,
+        )
+        self.start()

@@ -70,7 +70,7 @@ def test_every_alert_has_severity_tenant_naming_runbook_and_dashboard(cfg: dict,
         if "tenant_id" in rule.by:
             assert "{{ $labels.tenant_id }}" in text, rule.name
             url = annotations(cfg, rule)["dashboard_url"]
-            assert url.endswith("?var-tenant_id={{ $labels.tenant_id }}"), rule.name
+            assert url.endswith("?var-tenant_id={{ $labels.tenant_id }}") == rule.tenant_scoped, rule.name
         else:
             assert "all tenants" in text or "every tenant" in text, rule.name
     assert uids <= {"obs-application", "obs-slo-budget", "obs-postgresql", "obs-redis", "obs-temporal",
@@ -251,7 +251,7 @@ def test_alerts_table_has_one_row_per_rule(cfg: dict) -> None:
     ("slo: {burn_rates: [{long: 2d, short: 5m, factor: 1, severity: warning, for: 1m}]}",
      "slo.burn_rates[0].long"),
     ("alerting: {pagerduty: {routing_key: abc}}", "alerting.pagerduty.routing_key: unknown key"),
-    ("thresholds: {error_ratio: {warning: 0.1}}", "thresholds.error_ratio"),
+    ("thresholds: {queue_depth: {warning: 10}}", "thresholds.queue_depth.for: required"),
     ("alerting: {group_by: [alertname]}", "alerting.group_by"),
 ])
 def test_bad_alerting_config_is_one_line_exit_2(tmp_path: Path, text: str, message: str) -> None:
@@ -263,3 +263,30 @@ def test_bad_alerting_config_is_one_line_exit_2(tmp_path: Path, text: str, messa
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
     assert not (tmp_path / "alerts").exists()
+
+
+def test_dashboard_links_resolve_to_generated_dashboards(cfg: dict) -> None:
+    import generators
+
+    everything = generators.render_all(cfg)
+    assert any(p.startswith("dashboards/") for p in everything), "the dashboards generator is part of the build"
+    assert alerts.lint(cfg, everything, tools=False) == []
+    path = "alerts/rules/redis.rules.yaml"
+    broken = {**everything, path: everything[path].replace("/obs-redis", "/obs-rediss")}
+    assert f"{path}: RedisDown: dashboard_url names uid obs-rediss, which no generated dashboard has" in alerts.lint(
+        cfg, broken, tools=False)
+
+
+def test_prometheusrule_manifest_holds_the_same_groups(files: dict[str, str]) -> None:
+    manifest = yaml.safe_load(files["alerts/kubernetes/prometheusrule.yaml"])
+    assert manifest["apiVersion"] == "monitoring.coreos.com/v1" and manifest["kind"] == "PrometheusRule"
+    groups = [g for p, t in files.items() if p.startswith("alerts/rules/") for g in yaml.safe_load(t)["groups"]]
+    assert sorted(manifest["spec"]["groups"], key=lambda g: g["name"]) == sorted(groups, key=lambda g: g["name"])
+
+
+def test_lint_refuses_aggregating_by_a_label_the_metric_lacks(cfg: dict) -> None:
+    catalog = catalog_for(cfg)
+    assert expression_problems("sum by (server, tenant_id) (rate(http_server_requests_total[5m]))", catalog,
+                               set()) == ["aggregates by server, which no metric under it has"]
+    assert expression_problems("sum by (instance, tenant_id) (rate(http_server_requests_total[5m]))", catalog,
+                               set()) == []

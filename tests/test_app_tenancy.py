@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -79,8 +80,14 @@ def test_missing_and_malformed_tenants_go_to_unassigned_without_crashing(service
         response = raw_request(server.port, head)
         assert response.startswith(b"HTTP/1.1 200"), response[:200]
         assert b'"tenant": "_unassigned"' in response
-    after = by_tenant(_samples(otel), "http_server_requests_total").get(UNASSIGNED, 0.0)
-    assert after - before == 3 + len(malformed)
+    # A made-up method is folded into method="_other" instead of minting a new series.
+    brew = raw_request(server.port, b"BREW /v1/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert brew.startswith(b"HTTP/1.1 200")
+    samples = _samples(otel)
+    after = by_tenant(samples, "http_server_requests_total").get(UNASSIGNED, 0.0)
+    assert after - before == 3 + len(malformed) + 1
+    assert by_tenant(samples, "http_server_requests_total", method="_other") == {UNASSIGNED: 1}
+    assert "BREW" not in otel.metrics_text()
     assert clean(None) is None and clean("  ") is None and clean("x" * 129) is None and clean("a\x00b") is None
     assert clean(" acme ") == "acme"
 
@@ -238,3 +245,18 @@ def test_bad_app_config_and_missing_otlp_exporter_are_one_line_errors():
         message = str(info.value)
         assert "pip install opentelemetry-exporter-otlp-proto-http" in message
         assert "s3cr3t-token" not in message and "\n" not in message
+
+
+def test_demo_load_generator_drives_all_three_tenants():
+    from examples.load import PROFILES, run
+
+    app, otel = create_app()
+    server = UvicornThread(app)
+    try:
+        counts = asyncio.run(run(server.url, 1.5, concurrency=1))
+        samples = _samples(otel)
+    finally:
+        server.close()
+        otel.shutdown()
+    assert set(counts) == set(PROFILES) and all(n > 0 for n in counts.values())
+    assert by_tenant(samples, "http_server_requests_total") == {t: float(n) for t, n in counts.items()}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -136,6 +135,18 @@ def test_thresholds_follow_the_configured_alert_thresholds(cfg: dict[str, Any], 
     assert steps(panel(again["infrastructure"], "Disk free")) == [("red", 0), ("orange", 0.15), ("green", 0.3)]
 
 
+def test_every_configured_threshold_is_drawn(cfg: dict[str, Any]) -> None:
+    """Give each threshold level a unique sentinel value; every one must show up in some panel."""
+    changed = copy.deepcopy(cfg)
+    sentinels = {}
+    for i, (key, entry) in enumerate(sorted(changed["thresholds"].items())):
+        for j, level in enumerate(lvl for lvl in ("info", "warning", "critical") if lvl in entry):
+            entry[level] = sentinels[(key, level)] = 1000 + 10 * i + j
+    drawn = {step["value"] for model in dashboards.dashboards(changed).values() for p in dlint.panels(model)
+             if p["type"] != "row" for step in p["fieldConfig"]["defaults"]["thresholds"]["steps"]}
+    assert {k: v for k, v in sentinels.items() if v not in drawn} == {}
+
+
 def test_slo_panels_follow_the_slo_config(cfg: dict[str, Any]) -> None:
     changed = copy.deepcopy(cfg)
     changed["slo"] = {"window": "7d", "availability": {"objective": 0.999},
@@ -203,7 +214,7 @@ def test_lint_flags_structure_problems(cfg: dict[str, Any], files: dict[str, str
     model = json.loads(files["dashboards/redis.json"])
     model["panels"][1]["targets"][0]["datasource"] = {"type": "prometheus", "uid": "P1809F7CD0C75ACF3"}
     model["panels"][2]["id"] = model["panels"][1]["id"]
-    model["templating"]["list"][1]["multi"] = False
+    model["templating"]["list"][1]["query"] = "label_values(redis_connected_clientz, tenant_id)"
     model["style"] = "dark"
     model["panels"][3]["description"] = None
     problems = dlint.lint_dashboard(model, catalog_for(cfg), schema=SCHEMA)
@@ -211,9 +222,13 @@ def test_lint_flags_structure_problems(cfg: dict[str, Any], files: dict[str, str
     assert f"{first}: target A: datasource is not $datasource" in problems
     assert f"panel {model['panels'][2]['id']} {model['panels'][2]['title']!r}: id {model['panels'][1]['id']} " \
            f"already used by {first}" in problems
-    assert "no multi-select `tenant_id` query variable" in problems
+    assert "`tenant_id` variable reads redis_connected_clientz, which is not a catalogued per-tenant metric" \
+        in problems
     assert "legacy key 'style'" in problems
     assert "null value at /panels/3/description" in problems
+    single = json.loads(files["dashboards/tenant.json"])
+    single["templating"]["list"][1]["multi"] = False
+    assert dlint.lint_dashboard(single, catalog_for(cfg)) == ["no multi-select `tenant_id` query variable"]
 
 
 def test_raw_grafanalib_output_fails_the_schema_and_the_normaliser_fixes_it() -> None:
@@ -247,6 +262,17 @@ def test_configmaps_and_provider(files: dict[str, str], models: dict[str, dict[s
     (entry,) = provider["providers"]
     assert (entry["type"], entry["folder"], entry["allowUiUpdates"]) == ("file", "obsbundle", False)
     assert entry["options"]["path"] == "/var/lib/grafana/dashboards/obsbundle"
+
+
+def test_folder_and_provider_path_follow_the_config(cfg: dict[str, Any]) -> None:
+    changed = copy.deepcopy(cfg)
+    changed["dashboards"].update(folder="Platform", provisioning_path="/srv/dash", refresh="1m")
+    files = dashboards.render(changed)
+    provider = yaml.safe_load(files["dashboards/provisioning/obsbundle.yaml"])["providers"][0]
+    assert (provider["folder"], provider["options"]["path"]) == ("Platform", "/srv/dash")
+    cm = yaml.safe_load(files["dashboards/kubernetes/redis.configmap.yaml"])
+    assert cm["metadata"]["annotations"]["grafana_folder"] == "Platform"
+    assert json.loads(files["dashboards/redis.json"])["refresh"] == "1m"
 
 
 def test_rendering_is_byte_identical_across_processes(tmp_path: Path) -> None:

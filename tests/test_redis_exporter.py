@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 
 import httpx
+import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -14,6 +17,7 @@ from obsbundle.local_services import (
     PrometheusServer,
     RedisServer,
     by_tenant,
+    free_port,
     run_cli,
     wait_for,
 )
@@ -183,3 +187,48 @@ def test_healthy_endpoint_while_redis_is_missing():
         assert up(exporter) == 0.0
     finally:
         exporter.close()
+
+
+def _make_certs(directory) -> dict[str, str]:
+    """A throwaway CA, a server cert for 127.0.0.1 and a client cert (openssl CLI)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl CLI not installed")
+    files = {name: str(directory / name) for name in
+             ("ca.crt", "ca.key", "server.crt", "server.key", "client.crt", "client.key", "ext.cnf")}
+    (directory / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", files["ca.key"], "-out", files["ca.crt"],
+        "-days", "2", "-subj", "/CN=obsbundle-test-ca")
+    for who in ("server", "client"):
+        csr = str(directory / f"{who}.csr")
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", files[f"{who}.key"], "-out", csr,
+            "-subj", f"/CN={who}")
+        run("x509", "-req", "-in", csr, "-CA", files["ca.crt"], "-CAkey", files["ca.key"], "-CAcreateserial",
+            "-out", files[f"{who}.crt"], "-days", "2", "-extfile", files["ext.cnf"])
+    return files
+
+
+def test_tls_with_client_certificate(tmp_path):
+    certs = _make_certs(tmp_path)
+    tls_port = free_port()
+    server = RedisServer(["--tls-port", str(tls_port), "--tls-cert-file", certs["server.crt"],
+                          "--tls-key-file", certs["server.key"], "--tls-ca-cert-file", certs["ca.crt"]])
+    redis.Redis.from_url(server.url).set("tenant:acme:k", "v")
+    url = f"rediss://127.0.0.1:{tls_port}/0"
+    good = ExporterProcess("redis", redis_config(url, tls_ca_file=certs["ca.crt"], tls_cert_file=certs["client.crt"],
+                                                 tls_key_file=certs["client.key"]))
+    no_client_cert = ExporterProcess("redis", redis_config(url, tls_ca_file=certs["ca.crt"]))
+    try:
+        wait_for(lambda: passes(good) >= 1, 30, what="first keyspace pass over TLS")
+        samples = good.scrape()
+        assert by_tenant(samples, "redis_up") == {"_shared": 1.0}
+        assert by_tenant(samples, "redis_tenant_keys") == {"acme": 1.0}
+        assert up(no_client_cert) == 0.0  # the server requires a client certificate
+    finally:
+        good.close()
+        no_client_cert.close()
+        server.close()

@@ -78,7 +78,7 @@ def test_relabel_maps_sanitized_names_back_and_attributes_tenants() -> None:
     collector = build_collector(cfg["sources"]["temporal"][0], cfg, TenantResolver.from_config(cfg, "temporal"))
     collector.refresher.namespaces = ("tenant-a", "tenant-b.2", "default", "temporal-system")
     collector.refresher.task_queues = {"tenant-a-jobs"}
-    relabel = ServerMetricsRelabel("http://127.0.0.1:1/metrics", collector, catalog_for(cfg))
+    relabel = ServerMetricsRelabel("http://127.0.0.1:1/metrics", collector, catalog_for(cfg), 60)
     out = MetricSet(catalog_for(cfg), {"server": "main"})
     relabel.relabel(SERVER_TEXT, out)
     requests = {"tenant_id": "a", "namespace": "tenant-a", "operation": "StartWorkflowExecution"}

@@ -102,6 +102,7 @@ def refresh_figures(server: TemporalServer) -> dict[str, Any]:
             "visibility_calls": sum(len(v) for v in per_ns.values()),
             "max_visibility_per_namespace_per_s": max((max_per_second(v) for v in per_ns.values()), default=0),
             "max_api_calls_per_s": max_per_second([t for t, _, _ in trace]),
+            "api_errors": sum(collector.api.errors.values()),
         })
     out = MetricSet(collector._catalog, {"server": "bench"})
     collector.collect(out, time.monotonic() + 5)

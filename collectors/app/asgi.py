@@ -16,6 +16,7 @@ from opentelemetry import context, trace
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.metrics import NoOpMeterProvider
 
+from collectors.app.metrics import method_label
 from collectors.app.routes import OTHER
 from collectors.app.tenant import with_tenant
 from obsbundle.tenancy import LABEL
@@ -62,7 +63,7 @@ class TenantMiddleware:
         tenant = self.inst.tenants.resolve(_headers(scope), params)
         token = context.attach(with_tenant(tenant))
         trace.get_current_span().set_attribute(LABEL, tenant)
-        method = str(scope.get("method") or "GET").upper()
+        method = method_label(scope.get("method"))
         status = 500  # unless the app starts a response
         started = time.perf_counter()
         capped = self.inst.metrics.request_started(tenant)

@@ -14,6 +14,14 @@ from obsbundle.catalog import Metric
 from obsbundle.catalog import app as names
 from obsbundle.tenancy import OVERFLOW
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
+
+
+def method_label(method: object) -> str:
+    """The request method, or `_other` for anything non-standard (a client can't add series)."""
+    text = str(method or "GET").upper()
+    return text if text in METHODS else "_other"
+
 
 def status_class(status: int) -> str:
     return f"{status // 100}xx" if 100 <= status <= 599 else "5xx"

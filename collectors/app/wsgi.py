@@ -14,6 +14,7 @@ from opentelemetry import context, trace
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 from opentelemetry.metrics import NoOpMeterProvider
 
+from collectors.app.metrics import method_label
 from collectors.app.tenant import with_tenant
 from obsbundle.tenancy import LABEL
 
@@ -63,7 +64,7 @@ class TenantMiddleware:
         tenant = self.inst.tenants.resolve(_headers(environ), params)
         token = context.attach(with_tenant(tenant))
         trace.get_current_span().set_attribute(LABEL, tenant)
-        method = str(environ.get("REQUEST_METHOD") or "GET").upper()
+        method = method_label(environ.get("REQUEST_METHOD"))
         status = [500]
         started = time.perf_counter()
         capped = self.inst.metrics.request_started(tenant)

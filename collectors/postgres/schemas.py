@@ -37,9 +37,11 @@ SELECT n.nspname,
        coalesce(sum(pg_stat_get_tuples_updated(c.oid)) FILTER (WHERE {TABLE}), 0)::float8,
        coalesce(sum(pg_stat_get_tuples_deleted(c.oid)) FILTER (WHERE {TABLE}), 0)::float8,
        extract(epoch FROM now() - min(greatest(pg_stat_get_last_vacuum_time(c.oid),
-                                               pg_stat_get_last_autovacuum_time(c.oid))) FILTER (WHERE {TABLE}))::float8,
+                                               pg_stat_get_last_autovacuum_time(c.oid)))
+                                  FILTER (WHERE {TABLE}))::float8,
        extract(epoch FROM now() - min(greatest(pg_stat_get_last_analyze_time(c.oid),
-                                               pg_stat_get_last_autoanalyze_time(c.oid))) FILTER (WHERE {TABLE}))::float8
+                                               pg_stat_get_last_autoanalyze_time(c.oid)))
+                                  FILTER (WHERE {TABLE}))::float8
 FROM pg_namespace n
 LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'm', 'i')
 WHERE {USER_SCHEMAS}

@@ -21,6 +21,8 @@ class SchemaTenants:
     def __init__(self, resolver: TenantResolver, tenants_table: str | None = None) -> None:
         self.resolver = resolver
         self.tenants_table = tenants_table
+        # schema -> tenant by rule; safe to keep because admission under the cap is sticky.
+        self._by_rule: dict[str, str] = {}
 
     def load(self, session: Session, deadline: float) -> dict[str, str]:
         """schema -> tenant id from the tenants_table query (empty when none is configured)."""
@@ -30,10 +32,16 @@ class SchemaTenants:
             rows = session.query(deadline, self.tenants_table)
         except psycopg.Error:
             raise CollectorError("tenants_table_failed") from None
-        return {str(schema): normalize(str(tenant)) for tenant, schema, *_ in rows if tenant and schema}
+        try:
+            return {str(schema): normalize(str(tenant)) for tenant, schema, *_ in rows if tenant and schema}
+        except ValueError:  # fewer than two columns
+            raise CollectorError("tenants_table_shape") from None
 
     def tenant(self, schema: str, table: dict[str, str]) -> str:
         listed = table.get(schema)
         if listed is not None:
             return self.resolver.admit(listed)
-        return self.resolver.resolve("schema", schema)
+        tenant = self._by_rule.get(schema)
+        if tenant is None:
+            tenant = self._by_rule[schema] = self.resolver.resolve("schema", schema)
+        return tenant

@@ -42,7 +42,7 @@ except ImportError:  # pragma: no cover - hiredis is a declared dependency
 
 from collectors.metricset import MetricSet
 from collectors.redis.connection import RedisTarget
-from exporters.runtime import error_code
+from exporters.runtime import CollectorError, error_code
 from obsbundle.catalog import Catalog
 from obsbundle.config import parse_duration
 from obsbundle.tenancy import SHARED, UNASSIGNED, TenantResolver, normalize
@@ -89,7 +89,7 @@ KEYSPACE_FAMILIES = (
 class ScanSettings:
     count: int = 500
     interval: float = 60.0
-    memory_sample_ratio: float = 0.01
+    memory_sample_ratio: float = 0.1
     memory_min_samples: int = 100
     slice: float = 0.1
     rest: float = 0.005
@@ -307,14 +307,16 @@ class KeyspaceScanner:
     def run_pass(self) -> PassResult:
         """Walk the whole keyspace once; raises on a Redis failure (the caller keeps the old pass)."""
         pool = self._redis().connection_pool
-        scan_conn, look_conn = pool.get_connection(), pool.get_connection()
+        conns: list[Connection] = []
         ok = False
         try:
-            result = self._walk(scan_conn, look_conn)
+            conns.append(pool.get_connection())
+            conns.append(pool.get_connection())
+            result = self._walk(*conns)
             ok = True
             return result
         finally:
-            for conn in (scan_conn, look_conn):
+            for conn in conns:
                 if not ok:
                     conn.disconnect()  # replies may still be in flight: never reuse this socket
                 pool.release(conn)
@@ -463,10 +465,8 @@ class KeyspaceScanner:
         if self._use_script:
             try:
                 reply = conn.read_response()
-            except redis.exceptions.NoScriptError:  # SCRIPT FLUSH mid-pass: reload, resend
-                self._prepare_lookup(conn)
-                self._send_lookup(conn, batch)
-                return self._read_lookup(conn, batch)
+            except redis.exceptions.NoScriptError:  # SCRIPT FLUSH mid-pass: the next pass reloads it
+                raise CollectorError("script_flushed") from None
             self._note_call(self._result, batch.sent_at)
             return reply
         n = len(batch.keys)

@@ -53,7 +53,7 @@ class Api:
         self._tls = tls
         self.call_timeout = call_timeout
         self._visibility = BucketsByKey(visibility_rps, burst=1.0)
-        self._global = TokenBucket(api_rps)
+        self._global = TokenBucket(api_rps, burst=max(1.0, api_rps / 10))
         self._concurrency = concurrency
         self._semaphore: asyncio.Semaphore | None = None
         self._client: Client | None = None
@@ -96,10 +96,12 @@ class Api:
         client = await self.connect()
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self._concurrency)
-        if method in VISIBILITY:
-            self.waited += await self._visibility.get(namespace).acquire()
-        self.waited += await self._global.acquire()
         async with self._semaphore:
+            # Pace inside the concurrency slot, so the caps bound when calls actually start
+            # (tokens taken outside could bunch up behind a slow call and then burst).
+            if method in VISIBILITY:
+                self.waited += await self._visibility.get(namespace).acquire()
+            self.waited += await self._global.acquire()
             key = (namespace, method)
             self.calls_by_namespace[key] = self.calls_by_namespace.get(key, 0) + 1
             if self.trace is not None:

@@ -38,7 +38,7 @@ from temporalio.api.workflowservice.v1 import (
 from collectors.metricset import MetricSet
 from collectors.temporal.api import Api, rpc_error_code
 from exporters.runtime import CollectorError
-from obsbundle.catalog.temporal import CLOSED_STATUSES
+from obsbundle.catalog.temporal import ALWAYS_STATUSES
 from obsbundle.tenancy import SHARED, UNASSIGNED, TenantResolver, normalize
 
 log = logging.getLogger("obsbundle.exporter.temporal")
@@ -272,7 +272,7 @@ class Refresher:
         )
         labels = {"tenant_id": tenant}
         out.add("temporal_tenant_workflows_running", 0, labels)
-        for closed in CLOSED_STATUSES:
+        for closed in ALWAYS_STATUSES:
             out.add("temporal_tenant_workflows_closed", 0, {**labels, "status": closed})
         running = 0
         for group in response.groups:
@@ -326,6 +326,10 @@ class Refresher:
             )
             labels = {"tenant_id": tenant, "task_queue": queue, "task_queue_type": label}
             stats = response.stats
+            idle = not (response.pollers or stats.approximate_backlog_count or stats.tasks_add_rate
+                        or stats.tasks_dispatch_rate)
+            if idle and label == "activity":
+                return  # a queue used for workflow tasks only: no activity series (halves the series)
             age = stats.approximate_backlog_age.ToTimedelta().total_seconds()
             previous = out.value("temporal_tenant_task_queue_backlog_age_seconds", **labels)
             out.set("temporal_tenant_task_queue_backlog_age_seconds", max(age, previous or 0.0), labels)

@@ -12,7 +12,7 @@ from typing import Any
 
 from generators.alerts import fixtures as fx
 from generators.alerts import recording as rec
-from generators.alerts.model import SEVERITIES, AlertRule, FixtureFn, anchor, human
+from generators.alerts.model import SEVERITIES, AlertRule, FixtureFn, anchor, duration, human
 from obsbundle.config import parse_duration
 
 TENANT = {"tenant_id": "acme"}
@@ -60,7 +60,7 @@ class Builder:
             t = float(spec[severity])
             if "tenant_id" in sample and "$labels.tenant_id" not in description:
                 description += " Tenant scope: {{ $labels.tenant_id }} (server-wide, all tenants)."
-            text = (description.replace("<T>", human(t, unit)).replace("<FOR>", spec["for"])
+            text = (description.replace("<T>", human(t, unit)).replace("<FOR>", duration(self.for_seconds(spec["for"])))
                     .replace("<SEV>", severity))
             self.add(AlertRule(
                 name=name, component=component, severity=severity, value=value, op=op, threshold=t,
@@ -209,9 +209,9 @@ def _tenant_share_fixture() -> FixtureFn:
     def build(level: float, labels: Mapping[str, str], minutes: int) -> fx.Fixture:
         max_conn = 100.0
         return fx.Fixture((
-            fx._series("pg_tenant_connections", {**labels, "state": "active"},
+            fx.series_of("pg_tenant_connections", {**labels, "state": "active"},
                        fx.constant(level * max_conn, minutes)),
-            fx._series("pg_max_connections", {"server": labels["server"], "tenant_id": "_shared"},
+            fx.series_of("pg_max_connections", {"server": labels["server"], "tenant_id": "_shared"},
                        fx.constant(max_conn, minutes)),
         ), level)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from generators.alerts.model import Fixture, FixtureFn, Series, num
 
 
-def _series(name: str, labels: Mapping[str, str], values: str) -> Series:
+def series_of(name: str, labels: Mapping[str, str], values: str) -> Series:
     return Series(tuple(sorted({"__name__": name, **labels}.items())), values)
 
 
@@ -29,7 +29,7 @@ def gauge(name: str, extra: Mapping[str, str] | None = None,
     """The level is the gauge's value (optionally transformed, e.g. days -> seconds)."""
 
     def build(level: float, labels: Mapping[str, str], minutes: int) -> Fixture:
-        return Fixture((_series(name, {**labels, **(extra or {})}, constant(transform(level), minutes)),), level)
+        return Fixture((series_of(name, {**labels, **(extra or {})}, constant(transform(level), minutes)),), level)
 
     return build
 
@@ -41,8 +41,8 @@ def gauge_pair(numerator: str, denominator: str, total: float = 1e9,
     def build(level: float, labels: Mapping[str, str], minutes: int) -> Fixture:
         part = (1 - level) * total if used else level * total
         lab = {**labels, **(extra or {})}
-        return Fixture((_series(numerator, lab, constant(part, minutes)),
-                        _series(denominator, lab, constant(total, minutes))), level)
+        return Fixture((series_of(numerator, lab, constant(part, minutes)),
+                        series_of(denominator, lab, constant(total, minutes))), level)
 
     return build
 
@@ -52,7 +52,7 @@ def counter_rate(name: str, scale: float = 1.0, extra: Mapping[str, str] | None 
 
     def build(level: float, labels: Mapping[str, str], minutes: int) -> Fixture:
         per_minute = level / scale * 60
-        return Fixture((_series(name, {**labels, **(extra or {})}, ramp(per_minute, minutes)),), level)
+        return Fixture((series_of(name, {**labels, **(extra or {})}, ramp(per_minute, minutes)),), level)
 
     return build
 
@@ -65,8 +65,8 @@ def status_ratio(name: str, label: str, bad: str, good: str, per_minute: float =
         share = level * factor
         lab = {**labels, **(extra or {})}
         return Fixture((
-            _series(name, {**lab, label: bad}, ramp(per_minute * share, minutes)),
-            _series(name, {**lab, label: good}, ramp(per_minute * (1 - share), minutes)),
+            series_of(name, {**lab, label: bad}, ramp(per_minute * share, minutes)),
+            series_of(name, {**lab, label: good}, ramp(per_minute * (1 - share), minutes)),
         ), level)
 
     return build
@@ -77,8 +77,8 @@ def gauge_status_ratio(name: str, label: str, bad: str, good: str, total: float 
 
     def build(level: float, labels: Mapping[str, str], minutes: int) -> Fixture:
         return Fixture((
-            _series(name, {**labels, label: bad}, constant(level * total, minutes)),
-            _series(name, {**labels, label: good}, constant((1 - level) * total, minutes)),
+            series_of(name, {**labels, label: bad}, constant(level * total, minutes)),
+            series_of(name, {**labels, label: good}, constant((1 - level) * total, minutes)),
         ), level)
 
     return build
@@ -105,9 +105,9 @@ def _bucket_series(name: str, labels: Mapping[str, str], buckets: Iterable[float
     for bound in [*bounds, float("inf")]:
         cumulative = sum(share for upper, share in shares.items() if upper <= bound)
         le = "+Inf" if bound == float("inf") else le_values(bound)[1]
-        out.append(_series(f"{name}_bucket", {**labels, "le": le}, ramp(per_minute * cumulative, minutes)))
-    out.append(_series(f"{name}_count", labels, ramp(per_minute, minutes)))
-    out.append(_series(f"{name}_sum", labels, ramp(per_minute, minutes)))
+        out.append(series_of(f"{name}_bucket", {**labels, "le": le}, ramp(per_minute * cumulative, minutes)))
+    out.append(series_of(f"{name}_count", labels, ramp(per_minute, minutes)))
+    out.append(series_of(f"{name}_sum", labels, ramp(per_minute, minutes)))
     return out
 
 
@@ -146,8 +146,8 @@ def linear_fill(name: str, size_name: str, size: float = 1e12, per_minute: float
     def build(level: float, labels: Mapping[str, str], minutes: int) -> Fixture:
         start = level * 60 * per_minute + minutes * per_minute
         lab = {**labels, **(extra or {})}
-        return Fixture((_series(name, lab, f"{num(start)}-{num(per_minute)}x{minutes}"),
-                        _series(size_name, lab, constant(size, minutes))), level)
+        return Fixture((series_of(name, lab, f"{num(start)}-{num(per_minute)}x{minutes}"),
+                        series_of(size_name, lab, constant(size, minutes))), level)
 
     return build
 
@@ -156,7 +156,7 @@ def linear_growth(name: str, extra: Mapping[str, str] | None = None) -> FixtureF
     """A gauge growing by `level` per minute."""
 
     def build(level: float, labels: Mapping[str, str], minutes: int) -> Fixture:
-        return Fixture((_series(name, {**labels, **(extra or {})}, ramp(level, minutes, 10)),), level)
+        return Fixture((series_of(name, {**labels, **(extra or {})}, ramp(level, minutes, 10)),), level)
 
     return build
 
@@ -167,9 +167,9 @@ def cpu_busy(name: str = "node_cpu_seconds_total", cpus: int = 2) -> FixtureFn:
     def build(level: float, labels: Mapping[str, str], minutes: int) -> Fixture:
         series = []
         for cpu in range(cpus):
-            series.append(_series(name, {**labels, "cpu": str(cpu), "mode": "idle"},
+            series.append(series_of(name, {**labels, "cpu": str(cpu), "mode": "idle"},
                                   ramp(60 * (1 - level), minutes)))
-            series.append(_series(name, {**labels, "cpu": str(cpu), "mode": "user"}, ramp(60 * level, minutes)))
+            series.append(series_of(name, {**labels, "cpu": str(cpu), "mode": "user"}, ramp(60 * level, minutes)))
         return Fixture(tuple(series), level)
 
     return build

@@ -56,6 +56,18 @@ def _selector(node: object) -> pp.VectorSelector | None:
     return node if isinstance(node, pp.VectorSelector) else None
 
 
+def _labels_under(node: object, catalog: Catalog, recorded: set[str]) -> set[str] | None:
+    """Labels the series under `node` can carry; None when a recording rule (unknown labels) is there."""
+    labels = set(SCRAPE_LABELS)
+    for child in _walk(node):
+        if isinstance(child, pp.VectorSelector):
+            metric = catalog.series(child.name) if child.name not in recorded else None
+            if metric is None:
+                return None
+            labels |= set(metric.labels) | ({"le"} if child.name.endswith("_bucket") else set())
+    return labels
+
+
 def expression_problems(expr: str, catalog: Catalog, recorded: set[str]) -> list[str]:
     """Unknown metrics, matchers on labels the metric lacks, rate() of gauges, deriv() of counters."""
     try:
@@ -64,6 +76,12 @@ def expression_problems(expr: str, catalog: Catalog, recorded: set[str]) -> list
         return [f"does not parse ({str(exc).splitlines()[0]})"]
     problems = []
     for node in _walk(tree):
+        if isinstance(node, pp.AggregateExpr) and node.modifier is not None \
+                and node.modifier.type == pp.AggModifierType.By:
+            available = _labels_under(node.expr, catalog, recorded)
+            missing = [label for label in node.modifier.labels if available is not None and label not in available]
+            if missing:
+                problems.append(f"aggregates by {', '.join(missing)}, which no metric under it has")
         if isinstance(node, pp.VectorSelector):
             if node.name in recorded:
                 continue

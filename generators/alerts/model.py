@@ -71,6 +71,11 @@ class AlertRule:
         return tuple(self.sample_labels)
 
     @property
+    def tenant_scoped(self) -> bool:
+        """Per tenant (not a server-wide `_shared` figure): its dashboard link filters to the tenant."""
+        return self.sample_labels.get("tenant_id", "_shared") != "_shared"
+
+    @property
     def expr(self) -> str:
         expr = f"{self.value} {self.op} {num(self.threshold)}"
         if self.extra:

@@ -54,7 +54,7 @@ def dashboard_uid(config: Mapping[str, Any], slug: str) -> str:
 def annotations(config: Mapping[str, Any], rule: AlertRule) -> dict[str, str]:
     alerting = config["alerting"]
     url = f"{alerting['dashboard_base_url'].rstrip('/')}/{dashboard_uid(config, rule.dashboard)}"
-    if "tenant_id" in rule.by:
+    if rule.tenant_scoped:
         url += "?var-tenant_id={{ $labels.tenant_id }}"
     return {
         "summary": rule.summary,

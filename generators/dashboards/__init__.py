@@ -2,7 +2,7 @@
 
 Dashboards are built with grafanalib (`builder`), normalised to Grafana's current model
 (`normalize`), written as deterministic JSON (sorted keys, uids derived from names), and linted
-against the metric catalog (`lint`). Besides `dashboards/<slug>.json` this renders a Grafana
+against the metric catalog (`checks`). Besides `dashboards/<slug>.json` this renders a Grafana
 provisioning file and one kube-prometheus-stack sidecar ConfigMap per dashboard (`provisioning`).
 """
 

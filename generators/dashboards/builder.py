@@ -17,11 +17,11 @@ import attr
 from grafanalib import core as g
 
 from generators.dashboards.normalize import DATASOURCE_VAR, normalize
+from obsbundle.errors import ConfigError
 
 GRID_WIDTH = 24
+ZERO_LEVEL = 1e-9  # where a threshold of 0 ("any") is drawn
 TAG = "obsbundle"
-TENANT = 'tenant_id=~"$tenant_id"'  # the multi-select tenant filter every per-tenant query carries
-SHARED = 'tenant_id="_shared"'  # server-wide figures of a source
 
 
 @dataclass(frozen=True)
@@ -59,31 +59,26 @@ class Thresholds:
         return [{"color": color, "value": value} for color, value in self.steps]
 
 
-def thresholds(config: Mapping[str, Any], key: str, *, below: bool = False, scale: float = 1.0) -> Thresholds:
+def thresholds(config: Mapping[str, Any], key: str, *, below: bool = False) -> Thresholds:
     """Steps from `config.thresholds[key]`, the same numbers the alert rules use.
 
     `below=True` is for figures where low is bad (free disk, days to certificate expiry). The
     base step is 0 rather than Grafana's `null` (-Infinity): every figure drawn here is
-    non-negative, and the committed JSON carries no nulls. `scale` converts units (ratio -> %).
+    non-negative, and the committed JSON carries no nulls.
     """
     entry = config.get("thresholds", {}).get(key)
-    if not entry:
-        raise KeyError(f"thresholds.{key} is not configured")
-    levels = [(lvl, entry[lvl] * scale) for lvl in ("info", "warning", "critical") if lvl in entry]
+    if entry is None:
+        raise ConfigError(f"thresholds.{key}: required by the dashboards (and the alerts)")
     colors = {"info": "blue", "warning": "orange", "critical": "red"}
+    ordered = sorted(((entry[lvl], colors[lvl]) for lvl in colors if lvl in entry), key=lambda vc: vc[0])
     if below:
-        ordered = sorted(levels, key=lambda lv: lv[1])
-        steps: list[tuple[str, float]] = []
-        # lowest configured level -> red region starts at 0; each next level lifts to a milder colour
-        names = [lvl for lvl, _ in ordered]
-        base_color = colors[names[0]] if names else "green"
-        steps.append((base_color, 0))
-        for i, (_lvl, value) in enumerate(ordered):
-            nxt = colors[names[i + 1]] if i + 1 < len(names) else "green"
-            steps.append((nxt, value))
-        return Thresholds(tuple(steps))
-    ordered = sorted(levels, key=lambda lv: lv[1])
-    return Thresholds((("green", 0), *((colors[lvl], value) for lvl, value in ordered)))
+        # below the lowest level: that level's colour; each higher level lifts to the next milder one
+        milder = [color for _, color in ordered[1:]] + ["green"]
+        base = ordered[0][1] if ordered else "green"
+        return Thresholds(((base, 0), *((color, value) for (value, _), color in zip(ordered, milder, strict=True))))
+    # Grafana colours at value >= step, alerts fire at value > threshold: a 0 level (any deadlock)
+    # is drawn just above the green base, so a true 0 stays green.
+    return Thresholds((("green", 0), *((color, value if value > 0 else ZERO_LEVEL) for value, color in ordered)))
 
 
 def _targets(queries: Sequence[Q]) -> list[g.Target]:
@@ -119,7 +114,7 @@ def stat(
     return g.Stat(
         title=title, description=description, dataSource=DATASOURCE_VAR, targets=_targets(queries),
         format=unit, gridPos=g.GridPos(h=h, w=w, x=0, y=0), reduceCalc=calc,
-        graphMode="area" if graph else "none", colorMode="value", textMode="auto",
+        graphMode="area" if graph else "none", colorMode="value", textMode="auto", noValue="no data",
         thresholds=(th or Thresholds()).grafana(),
     )
 
@@ -211,7 +206,8 @@ def build(config: Mapping[str, Any], board: Board, titles: Mapping[str, str]) ->
     """Board -> normalised Grafana dashboard model."""
     dash = g.Dashboard(
         title=board.title, uid=dashboard_uid(config, board.slug), description=board.description,
-        tags=[TAG, *board.tags], timezone="browser", refresh="30s", graphTooltip=1, editable=True,
+        tags=[TAG, *board.tags], timezone="browser", graphTooltip=1, editable=True,
+        refresh=config.get("dashboards", {}).get("refresh", "30s"),
         time=g.Time("now-1h", "now"), panels=layout(board.sections),
         templating=variables(config, board.tenant_metric), links=links(config, board, titles),
     )

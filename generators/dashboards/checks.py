@@ -110,7 +110,7 @@ def lint_dashboard(dashboard: Mapping[str, Any], catalog: Catalog, known_uids: f
         problems.append(f"uid {uid!r} must be 8-40 characters")
     problems += [f"null value at {p}" for p in _nulls(dashboard)]
     problems += [f"legacy key {k!r}" for k in sorted(DASHBOARD_LEGACY & set(dashboard)) if k not in ("id",)]
-    problems += _variable_problems(dashboard)
+    problems += _variable_problems(dashboard, catalog)
     for link in dashboard.get("links", []):
         url = link.get("url", "")
         if link.get("type") == "link" and url.startswith("/d/") and known_uids and url[3:] not in known_uids:
@@ -150,7 +150,7 @@ def lint_dashboard(dashboard: Mapping[str, Any], catalog: Catalog, known_uids: f
     return problems
 
 
-def _variable_problems(dashboard: Mapping[str, Any]) -> list[str]:
+def _variable_problems(dashboard: Mapping[str, Any], catalog: Catalog) -> list[str]:
     variables = {v.get("name"): v for v in dashboard.get("templating", {}).get("list", [])}
     problems = []
     if variables.get("datasource", {}).get("type") != "datasource":
@@ -162,6 +162,16 @@ def _variable_problems(dashboard: Mapping[str, Any]) -> list[str]:
         problems.append("`tenant_id` variable must query label_values(..., tenant_id)")
     elif tenant.get("datasource", {}).get("uid") not in DATASOURCE_UIDS:
         problems.append("`tenant_id` variable does not use $datasource")
+    else:
+        selector = tenant["query"].removeprefix("label_values(").rsplit(",", 1)[0].strip()
+        try:
+            names = promql.selector_metrics(selector)
+        except ValueError as exc:
+            return [*problems, f"`tenant_id` variable: {str(exc).splitlines()[0]}"]
+        for name in sorted(names):
+            metric = catalog.series(name)
+            if metric is None or not metric.per_tenant:
+                problems.append(f"`tenant_id` variable reads {name}, which is not a catalogued per-tenant metric")
     return problems
 
 

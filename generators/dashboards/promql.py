@@ -133,3 +133,14 @@ def check(expr: str, catalog: Catalog, variables: dict[str, str]) -> list[str]:
 def metric_names(expr: str, variables: dict[str, str]) -> set[str]:
     """Sample names a query reads (for tests: which sources a panel depends on)."""
     return {sel.name for sel in _selectors(pp.parse(expand(expr, variables))) if sel.name}
+
+
+def selector_metrics(selector: str) -> set[str]:
+    """Metric names a bare series selector matches by name: `m{...}` or `{__name__=~"a|b"}`."""
+    parsed = pp.parse(selector)
+    if not isinstance(parsed, pp.VectorSelector):
+        raise ValueError(f"not a series selector: {selector}")
+    if parsed.name:
+        return {parsed.name}
+    names = [m.value for m in parsed.matchers.matchers if m.name == "__name__"]
+    return {n for value in names for n in value.split("|")}

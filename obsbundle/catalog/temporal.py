@@ -15,6 +15,9 @@ QUEUE = (*BASE, "task_queue", "task_queue_type")
 
 # Closed-workflow statuses (label `status`), matching Temporal's ExecutionStatus names.
 CLOSED_STATUSES = ("completed", "failed", "timed_out", "terminated", "canceled", "continued_as_new")
+# Statuses exposed for every tenant even at 0 (so failure ratios always evaluate); the others
+# appear only while non-zero, which keeps a 1,000-tenant scrape small.
+ALWAYS_STATUSES = ("completed", "failed")
 # `task_queue_type` values.
 TASK_QUEUE_TYPES = ("workflow", "activity")
 
@@ -62,7 +65,8 @@ declare(
 )
 declare(
     "temporal_rate_limit_wait_seconds_total", "counter",
-    "Time refreshes spent waiting for the visibility rate limiter (token bucket) since start.",
+    "Time refreshes spent waiting on the rate limiters (per-namespace visibility and global token "
+    "buckets) since start.",
     BASE, source=SOURCE, unit="seconds",
 )
 declare(
@@ -81,12 +85,13 @@ declare(
 declare(
     "temporal_tenant_workflows_closed", "gauge",
     "Workflow executions that closed within the last temporal_closed_window_seconds, by status "
-    "(completed, failed, timed_out, terminated, canceled, continued_as_new).",
+    "(completed and failed always; timed_out, terminated, canceled, continued_as_new when non-zero).",
     (*BASE, "status"), source=SOURCE,
 )
 declare(
     "temporal_tenant_task_queue_backlog", "gauge",
-    "Approximate number of tasks waiting in the task queue (DescribeTaskQueue stats).",
+    "Approximate number of tasks waiting in the task queue (DescribeTaskQueue stats); activity "
+    "queues appear once they have pollers, backlog or traffic.",
     QUEUE, source=SOURCE,
 )
 declare(
@@ -114,7 +119,7 @@ declare(
 
 declare(
     "temporal_server_metrics_up", "gauge",
-    "1 if the last scrape of the Temporal server's own /metrics (relabel mode) succeeded, else 0.",
+    "1 if the last background pull of the Temporal server's own /metrics (relabel mode) succeeded, else 0.",
     BASE, source=SOURCE,
 )
 declare(

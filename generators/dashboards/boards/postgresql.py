@@ -26,9 +26,10 @@ def board(config: Mapping[str, Any]) -> Board:
              Q(f"sum(rate(pg_database_commits_total{{{SHARED}}}[{RI}])"
                f" + rate(pg_database_rollbacks_total{{{SHARED}}}[{RI}]))"),
              unit="ops"),
-        stat("Deadlocks", "Deadlocks detected per second, all databases; any is worth a look.",
-             Q(f"sum(rate(pg_database_deadlocks_total{{{SHARED}}}[{RI}]))"), unit="ops",
-             th=Thresholds((("green", 0), ("red", 0.001)))),
+        stat("Deadlocks", "Deadlocks detected per minute, all databases. Thresholds: "
+             "`thresholds.pg_deadlocks_per_minute`.",
+             Q(f"sum(rate(pg_database_deadlocks_total{{{SHARED}}}[{RI}])) * 60"), unit="short",
+             th=thresholds(config, "pg_deadlocks_per_minute")),
         stat("Replication lag", "Seconds since the last replayed transaction on a standby; no value on a "
              "primary. Thresholds: `thresholds.replication_lag_seconds`.",
              Q(f"max(pg_replication_lag_seconds{{{SHARED}}})"), unit="s",
@@ -43,6 +44,13 @@ def board(config: Mapping[str, Any]) -> Board:
                    "`thresholds.pg_connection_saturation_ratio`.",
                    Q(f"max by (server) (pg_connection_saturation_ratio{{{SHARED}}})", "{{server}}"),
                    unit="percentunit", th=saturation, min=0, max=1, w=8),
+        timeseries("Connection share by tenant", "The tenant's client connections / max_connections of the "
+                   "server: one tenant holding many starves the others. Dashed lines: "
+                   "`thresholds.pg_tenant_connection_share_ratio`.",
+                   Q(f"sum by (server, tenant_id) (pg_tenant_connections{{{TENANT}}})"
+                     f" / on (server) group_left () max by (server) (pg_max_connections{{{SHARED}}})",
+                     "{{tenant_id}}"), unit="percentunit",
+                   th=thresholds(config, "pg_tenant_connection_share_ratio"), min=0, w=8),
         timeseries("Connections by tenant and state", "Client sessions per tenant (by role or "
                    "application_name): active, idle, idle in transaction, waiting on a lock.",
                    Q(f"sum by (tenant_id, state) (pg_tenant_connections{{{TENANT}}})", "{{tenant_id}} {{state}}"),
@@ -50,10 +58,10 @@ def board(config: Mapping[str, Any]) -> Board:
         timeseries("Oldest open transaction by tenant", "Age of each tenant's oldest open transaction; long ones "
                    "hold back vacuum and locks.",
                    Q(f"max by (tenant_id) (pg_tenant_oldest_transaction_age_seconds{{{TENANT}}})", "{{tenant_id}}"),
-                   unit="s", w=12),
+                   unit="s", w=8),
         timeseries("Longest running query by tenant", "Age of each tenant's longest-running active query.",
                    Q(f"max by (tenant_id) (pg_tenant_oldest_query_age_seconds{{{TENANT}}})", "{{tenant_id}}"),
-                   unit="s", w=12),
+                   unit="s", w=8),
     ]
     workload = [
         timeseries("Transactions by database", "Commits and rollbacks per second per database.",

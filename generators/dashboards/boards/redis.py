@@ -52,12 +52,12 @@ def board(config: Mapping[str, Any]) -> Board:
                    unit="bytes", w=8),
         timeseries("Fragmentation", "RSS / used memory; well above 1 means memory is fragmented.",
                    Q(f"max by (server) (redis_memory_fragmentation_ratio{{{SHARED}}})", "{{server}}"),
-                   unit="short", w=8),
+                   unit="short", w=12),
         timeseries("Evicted and expired keys", "Keys evicted (maxmemory) and expired per second. Dashed line: "
                    "`thresholds.redis_evictions_per_second`.",
                    Q(rate("redis_evicted_keys_total", SHARED, "server"), "{{server}} evicted"),
                    Q(rate("redis_expired_keys_total", SHARED, "server"), "{{server}} expired"),
-                   unit="ops", th=evictions_th, w=8),
+                   unit="ops", th=evictions_th, w=12),
     ]
     keys = [
         timeseries("Keys by tenant", "Keys matching the tenant's key rule, from the last complete keyspace pass.",

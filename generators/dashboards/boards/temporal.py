@@ -64,13 +64,20 @@ def board(config: Mapping[str, Any]) -> Board:
         timeseries("Pollers by task queue", "Worker pollers seen recently; 0 with a backlog means no worker "
                    "is running for the queue.",
                    Q(f"sum by (tenant_id, task_queue) (temporal_tenant_task_queue_pollers{{{TENANT}}})",
-                     "{{tenant_id}} {{task_queue}}"), unit="short", w=12),
+                     "{{tenant_id}} {{task_queue}}"), unit="short", w=8),
+        timeseries("Backlog growth", "Change of each task queue's backlog per minute over 10m (deriv): "
+                   "persistently positive means workers cannot keep up. Dashed lines: "
+                   "`thresholds.temporal_backlog_growth_per_minute`.",
+                   Q(f"sum by (tenant_id, task_queue) "
+                     f"(deriv(temporal_tenant_task_queue_backlog{{{TENANT}}}[10m])) * 60",
+                     "{{tenant_id}} {{task_queue}}"), unit="short",
+                   th=thresholds(config, "temporal_backlog_growth_per_minute"), w=8),
         timeseries("Task add and dispatch rate", "Tasks added to and dispatched from the tenant's queues per "
                    "second; add above dispatch means the backlog grows.",
                    Q(f"sum by (tenant_id) (temporal_tenant_task_queue_add_rate_per_second{{{TENANT}}})",
                      "{{tenant_id}} added"),
                    Q(f"sum by (tenant_id) (temporal_tenant_task_queue_dispatch_rate_per_second{{{TENANT}}})",
-                     "{{tenant_id}} dispatched"), unit="ops", w=12),
+                     "{{tenant_id}} dispatched"), unit="ops", w=8),
     ]
     server = [
         timeseries("Frontend requests by tenant", "Requests the Temporal frontend served per second "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from generators.dashboards.builder import Board, Q, stat, table, timeseries
+from generators.dashboards.builder import Board, Q, stat, table, thresholds, timeseries
 from generators.dashboards.queries import REAL_TENANTS, REQUESTS, RI, TENANT, increase, rate
 
 
@@ -26,9 +26,10 @@ def board(config: Mapping[str, Any]) -> Board:
         stat("Tenants admitted", "Distinct tenant ids each exporter admitted under `tenancy.max_tenants`; near "
              "the cap, new tenants are reported as _overflow.",
              Q("max(obsbundle_tenants_admitted)"), unit="short", graph=False),
-        stat("Overflowed names", "Names attributed to _overflow per second because the tenant cap was reached; "
-             "0 is healthy.", Q(f"sum(rate(obsbundle_tenants_overflowed_total[{RI}])) or vector(0)"),
-             unit="ops", graph=False),
+        stat("Overflowed names", "Names attributed to _overflow per minute because the tenant cap was reached; "
+             "0 is healthy. Thresholds: `thresholds.tenant_overflow_per_minute`.",
+             Q(f"sum(rate(obsbundle_tenants_overflowed_total[{RI}])) * 60 or vector(0)"),
+             unit="short", th=thresholds(config, "tenant_overflow_per_minute"), graph=False),
     ]
     usage = [
         table("Usage by tenant", "Per tenant over the time range: API requests, 5xx errors, inference tokens; "
