@@ -47,7 +47,13 @@ def build(config: Mapping[str, Any]) -> tuple[list[Collector], dict[str, TenantR
             ActivityCollector(name, settings, resolver),
             StatementsCollector(name, settings, resolver, bool(source.get("pg_stat_statements", True))),
         ]
-        collectors += [CustomQueryCollector(name, settings, resolver, q) for q in source.get("custom_queries", [])]
+        queries = source.get("custom_queries", [])
+        seen: set[str] = set()
+        for j, query in enumerate(queries):
+            if query["name"] in seen:
+                raise ConfigError(f"{path}.custom_queries[{j}].name: duplicate query name {query['name']!r}")
+            seen.add(query["name"])
+        collectors += [CustomQueryCollector(name, settings, resolver, q) for q in queries]
         bouncer = source.get("pgbouncer")
         if bouncer:
             bouncer_settings = ConnectionSettings.from_config(

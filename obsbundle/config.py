@@ -143,7 +143,7 @@ def validate(document: dict[str, Any]) -> None:
 def _tenancy_rules(tenancy: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for source in ("postgres", "redis", "temporal"):
         for key, value in (tenancy.get(source) or {}).items():
-            if isinstance(value, str) and key != "search_attribute":
+            if isinstance(value, str) and key not in ("search_attribute", "tenants_table"):  # not regexes
                 yield f"tenancy.{source}.{key}", value
 
 

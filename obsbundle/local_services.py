@@ -102,14 +102,35 @@ class Service:
         log = open(self.workdir / "service.log", "ab")  # noqa: SIM115 - lives as long as the process
         return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
 
-    def pause(self) -> None:
-        """SIGSTOP: the port still accepts connections but nothing answers."""
+    def process_tree(self) -> list[int]:
+        """The service's process and all its descendants (PostgreSQL backends call setsid(), so a
+        process-group signal would reach only the postmaster)."""
         assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGSTOP)
+        children: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        found, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo += children.get(pid, [])
+        return found
+
+    def _signal_tree(self, signum: int) -> None:
+        for pid in self.process_tree():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    def pause(self) -> None:
+        """SIGSTOP the whole process tree: the port still accepts connections but nothing answers."""
+        self._signal_tree(signal.SIGSTOP)
 
     def resume(self) -> None:
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGCONT)
+        self._signal_tree(signal.SIGCONT)
 
     def stop(self) -> None:
         if self.proc is None:
@@ -198,11 +219,6 @@ class PostgresServer(Service):
             self.proc.wait(timeout=5)
         self.proc = None
         wait_for(lambda: not port_open(self.port), 10, what="postgres port to close")
-
-    def pause(self) -> None:
-        """SIGSTOP only the postmaster and backends, not the runuser wrapper's group leader."""
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGSTOP)
 
     def execute(self, sql: str, params: Iterable[Any] | None = None, dbname: str = "postgres") -> list[tuple]:
         import psycopg

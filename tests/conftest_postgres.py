@@ -243,7 +243,8 @@ class ReplicaServer(PostgresServer):
         self.postgres = primary.postgres
         subprocess.run(
             _as_service_user([str(bindir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port),
-                              "-U", "postgres", "-D", str(self.datadir), "-R", "-X", "stream", "--no-sync"]),
+                              "-U", "postgres", "-D", str(self.datadir), "-R", "-X", "stream", "--no-sync",
+                              "--checkpoint=fast"]),
             check=True, capture_output=True,
         )
         self.start()

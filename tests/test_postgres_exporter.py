@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporters.runtime import ScrapeRunner
@@ -284,17 +285,46 @@ def test_pg_stat_statements_absent_is_not_an_error(prepared: dict[str, Any]) -> 
     assert families["pg_tenant_statements_calls"] == []
 
 
-def scrape_in_process(dsn: str) -> dict[str, list[Any]]:
+def scrape_in_process(dsn: str, tenancy: dict[str, Any] | None = None, **source: Any) -> dict[str, list[Any]]:
     """One scrape through the real runner, without an HTTP process: family name -> samples."""
     from exporters.postgres import build
 
-    cfg = config.parse(f"sources:\n  postgres:\n    - name: main\n      dsn: '{dsn}'\n")
+    document = {**({"tenancy": {"postgres": tenancy}} if tenancy else {}), **tenant_config(dsn, **source)}
+    cfg = config.parse(yaml.safe_dump(document))
     collectors, resolvers = build(cfg)
     runner = ScrapeRunner("postgres", collectors, catalog_for(cfg), 8.0, resolvers)
     try:
         return {f.name: f.samples for f in runner.scrape()}
     finally:
         runner.close()
+
+
+def test_tenants_table_wins_over_the_schema_rule(prepared: dict[str, Any]) -> None:
+    directory = "SELECT * FROM (VALUES ('Wayne Corp', 'reporting'), ('acme2', 'tenant_acme')) AS t(tenant, schema)"
+    families = scrape_in_process(prepared["pg"].dsn, {"tenants_table": directory})
+    tables = {s.labels["tenant_id"]: s.value for s in families["pg_tenant_tables"]}
+    wayne = next(t for t in tables if t.startswith("wayne_corp-"))  # normalised, hash-suffixed
+    assert tables == {wayne: 1, "acme2": 3, "globex": 2, "initech": 1, "_unassigned": 1}
+
+    broken = scrape_in_process(prepared["pg"].dsn, {"tenants_table": "SELECT nonsense"})
+    codes = {s.labels["collector"]: s.labels["code"] for s in broken["obsbundle_collector_last_error_info"]}
+    assert codes["schemas"] == "tenants_table_failed"
+
+
+def test_a_broken_custom_query_fails_alone(prepared: dict[str, Any]) -> None:
+    queries = [
+        {**CUSTOM_QUERY, "name": "broken", "sql": "SELECT * FROM no_such_table"},
+        {**CUSTOM_QUERY, "name": "shapeless", "sql": "SELECT 'acme' AS tenant, 'x' AS queued, 1 AS done"},
+        CUSTOM_QUERY,
+    ]
+    families = scrape_in_process(prepared["pg"].dsn, custom_queries=queries)
+    codes = {s.labels["collector"]: s.labels["code"] for s in families["obsbundle_collector_last_error_info"]}
+    assert codes["custom:broken"] == "query_failed"
+    assert codes["custom:shapeless"] == "non_numeric"
+    assert codes["custom:training_jobs"] == codes["server"] == codes["schemas"] == "none"
+    assert [s.value for s in families["pg_up"]] == [1]
+    queued = {s.labels["tenant_id"]: s.value for s in families[custom_metric_name("training_jobs", "queued", "gauge")]}
+    assert queued == {t: q for t, (q, _) in JOBS.items()}
 
 
 def test_replica_reports_recovery_and_replication_lag(prepared: dict[str, Any]) -> None:

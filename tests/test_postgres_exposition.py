@@ -45,3 +45,27 @@ def test_render_text_is_byte_identical_to_generate_latest() -> None:
 def test_render_text_of_an_empty_set() -> None:
     ms = MetricSet(static_catalog())
     assert ms.render_text() == reference(ms) == b""
+
+
+def test_docs_metric_table_is_the_catalog() -> None:
+    """docs/postgres.md carries the generated table; it must not drift from the catalog."""
+    from pathlib import Path
+
+    from obsbundle.catalog.markdown import metrics_table
+
+    doc = (Path(__file__).parent.parent / "docs" / "postgres.md").read_text()
+    assert metrics_table("postgres") in doc
+
+
+def test_docs_config_example_is_valid() -> None:
+    import re
+    from pathlib import Path
+
+    from obsbundle import config
+
+    doc = (Path(__file__).parent.parent / "docs" / "postgres.md").read_text()
+    block = re.search(r"## Configuration\n\n```yaml\n(.*?)```", doc, re.S)
+    assert block is not None
+    source = config.parse(block.group(1))["sources"]["postgres"][0]
+    assert source["custom_queries"][0]["metrics"][0]["name"] == "queued"
+    assert source["size_interval"] == "60s"

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,37 +33,6 @@ def exporter(pg: PostgresServer) -> Iterator[ExporterProcess]:
                            extra_args=["--scrape-timeout", f"{SCRAPE_TIMEOUT:g}s"])
     yield proc
     proc.close()
-
-
-def _postgres_pids(pg: PostgresServer) -> list[int]:
-    """The postmaster and every backend/auxiliary process (they each call setsid(), so a
-    process-group SIGSTOP reaches only the postmaster)."""
-    assert pg.proc is not None
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pg.proc.pid]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += children.get(pid, [])
-    return found
-
-
-def freeze(pg: PostgresServer) -> None:
-    for pid in _postgres_pids(pg):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGSTOP)
-
-
-def thaw(pg: PostgresServer) -> None:
-    for pid in _postgres_pids(pg):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGCONT)
 
 
 def timed_scrape(exporter: ExporterProcess) -> tuple[dict, float]:
@@ -103,7 +69,7 @@ def test_stopped_server_gives_up_0_then_values_return(pg: PostgresServer, export
 def test_frozen_server_scrape_returns_inside_the_deadline(pg: PostgresServer, exporter: ExporterProcess) -> None:
     samples, _ = timed_scrape(exporter)  # connections are open and reused
     assert by_tenant(samples, "pg_up") == {"_shared": 1}
-    freeze(pg)  # SIGSTOP postmaster and backends: the port accepts connections, nothing answers
+    pg.pause()  # SIGSTOP postmaster and backends: the port accepts connections, nothing answers
     try:
         for _ in range(2):  # first on the open connections, then while reconnecting
             samples, elapsed = timed_scrape(exporter)
@@ -114,7 +80,7 @@ def test_frozen_server_scrape_returns_inside_the_deadline(pg: PostgresServer, ex
             assert set(codes.values()) <= {"timeout", "busy"}, codes
             assert healthy(exporter)
     finally:
-        thaw(pg)
+        pg.resume()
     wait_for(lambda: by_tenant(exporter.scrape(), "pg_up") == {"_shared": 1}, 30, what="pg_up back to 1")
     assert by_tenant(exporter.scrape(), "pg_tenant_tables")["one"] == 1
 
@@ -137,8 +103,16 @@ def _write(tmp_path: Path, document: dict) -> str:
           "sources": {"postgres": [{"name": "main", "dsn": "postgresql://127.0.0.1/x"}]}},
          "tenancy.postgres.schema: is not a valid regular expression"),
         ({"sources": {"postgres": []}}, "sources.postgres: no PostgreSQL source configured"),
+        ({"tenancy": {"postgres": {"role": "^tenant_(.+)$"}},
+          "sources": {"postgres": [{"name": "main", "dsn": "postgresql://127.0.0.1/x"}]}},
+         "tenancy.postgres.role: regular expression needs a named group (?P<tenant>...)"),
+        ({"sources": {"postgres": [{"name": "main", "dsn": "postgresql://127.0.0.1/x", "custom_queries": [
+            {"name": "q", "sql": "SELECT 1", "metrics": [{"column": "a", "name": "a", "help": "A."}]},
+            {"name": "q", "sql": "SELECT 2", "metrics": [{"column": "a", "name": "a", "help": "A."}]},
+        ]}]}}, "sources.postgres[0].custom_queries[1].name: duplicate query name 'q'"),
     ],
-    ids=["missing-dsn", "bad-dsn", "bad-dsn-with-password", "bad-regex", "no-source"],
+    ids=["missing-dsn", "bad-dsn", "bad-dsn-with-password", "bad-regex", "no-source", "regex-without-group",
+         "duplicate-query"],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, document: dict, message: str) -> None:
     result = run_cli("exporter", "postgres", "--config", _write(tmp_path, document),

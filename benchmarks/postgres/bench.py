@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
     pg = PostgresServer({"max_connections": "100"})
     ours = peer = None
+    met = False
     try:
         started = time.monotonic()
         seed(pg, args.tenants, args.rows)
@@ -157,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
             "peer": (peer_url, peer.pid),
         }, args.scrapes)
         print(report(results, args.tenants))
+        ours_r, peer_r = results["obsbundle"], results["peer"]
+        met = (ours_r.p(0.5) * 8 <= peer_r.p(0.5) and ours_r.series / args.tenants <= 30
+               and ours_r.peak_rss <= 150 * 2**20)
     finally:
         if ours is not None:
             ours.close()
@@ -164,4 +168,4 @@ def main(argv: list[str] | None = None) -> int:
             peer.terminate()
             peer.wait(timeout=10)
         pg.close()
-    return 0
+    return 0 if met else 1

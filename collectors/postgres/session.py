@@ -91,7 +91,7 @@ class Session:
         params["connect_timeout"] = max(1, int(min(self.settings.connect_timeout, remaining)))
         params.setdefault("application_name", APPLICATION_NAME)
         if self.settings.session_options:
-            # Read-only by construction: even a custom query cannot write.
+            # A read-only session: custom queries run here too, and none of them should write.
             ours = "-c default_transaction_read_only=on -c lock_timeout=1000"
             params["options"] = f"{params['options']} {ours}" if params.get("options") else ours
         kwargs: dict[str, Any] = {"autocommit": True}
@@ -124,8 +124,8 @@ class Session:
     def guarded(self, deadline: float) -> Iterator[psycopg.Connection[Any]]:
         """The connection, with a watchdog that breaks it if the block outlives `deadline`.
 
-        Any driver error drops the connection so the next use reconnects; a watchdog break is
-        reported as `CollectorError("timeout")`.
+        A query error leaves the autocommit connection usable; a broken connection is replaced on
+        next use; a watchdog break drops it and is reported as `CollectorError("timeout")`.
         """
         fired = threading.Event()
         done = threading.Event()

@@ -88,6 +88,8 @@ def _field_defaults(defaults: dict[str, Any], panel_type: str) -> dict[str, Any]
     custom = out.get("custom")
     if isinstance(custom, dict):
         custom = dict(custom)
+        if panel_type == "table" and "displayMode" in custom:  # pre-9 cell display -> cellOptions
+            custom["cellOptions"] = {"type": custom.pop("displayMode")}
         if panel_type == "timeseries":
             custom.setdefault("axisBorderShow", False)
             custom["stacking"] = custom.get("stacking") or {"group": "A", "mode": "none"}
