@@ -51,6 +51,10 @@ def write_all(config: Mapping[str, Any], root: Path) -> list[str]:
         target = root / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+    from generators.docs import sync_readme
+
+    if sync_readme(config, root):
+        files["README.md"] = ""
     return list(files)
 
 
@@ -72,5 +76,7 @@ def drift(files: Mapping[str, str], root: Path) -> list[str]:
 
 
 def check_all(config: Mapping[str, Any], root: Path) -> list[str]:
+    from generators.docs import readme_drift
+
     files = render_all(config)
-    return drift(files, root) + lint_all(config, files)
+    return drift(files, root) + readme_drift(config, root) + lint_all(config, files)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import threading
 import time
 
 import redis
@@ -155,3 +156,38 @@ def test_connected_clients_per_tenant(seeded):
         for conn in held:
             conn.close()
         admin.close()
+
+
+def test_pass_backs_off_while_redis_is_busy_and_never_uses_keys(seeded):
+    """Another client keeps Redis busy (DEBUG SLEEP); the scanner's PING probes see it and pause,
+    and the pass still completes with exact figures, using only bounded SCAN/EVALSHA calls."""
+    server, truth = seeded
+    scanner = scanner_for(server.url, scan={"count": 100, "batch": 50, "slice": "1ms", "rest": "1ms",
+                                            "busy_latency": "10ms", "busy_pause": "50ms"})
+    admin = redis.Redis.from_url(server.url)
+    admin.config_resetstat()
+    busy = threading.Event()
+
+    def keep_busy() -> None:
+        hog = redis.Redis.from_url(server.url)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            hog.execute_command("DEBUG", "SLEEP", "0.03")
+            busy.set()
+        hog.close()
+
+    hog = threading.Thread(target=keep_busy)
+    hog.start()
+    busy.wait(5)
+    out = served(scanner)
+    hog.join()
+    assert scanner.last_pass.paused > 0
+    assert out.value("redis_keyspace_pass_paused_seconds", tenant_id="_shared") == scanner.last_pass.paused
+    for tenant, keys in truth.keys.items():
+        assert out.value("redis_tenant_keys", tenant_id=tenant) == keys
+    stats = admin.info("commandstats")
+    admin.close()
+    assert "cmdstat_keys" not in stats
+    total = sum(truth.keys.values())
+    assert stats["cmdstat_evalsha"]["calls"] >= total / 50  # one short script per batch of <= 50 keys...
+    assert stats["cmdstat_type"]["calls"] == total  # ...which looks each key up once

@@ -29,11 +29,13 @@ service_requests{namespace="tenant_b_2",operation="StartWorkflowExecution",servi
 service_requests{namespace="_unknown_",operation="GetSystemInfo",service_name="frontend"} 7
 service_requests{namespace="default",operation="DescribeNamespace",service_name="frontend"} 1
 service_error_with_type{error_type="serviceerror_InvalidArgument",namespace="tenant_a",operation="CountWorkflowExecutions",service_name="frontend"} 3
+service_latency_bucket{namespace="tenant_a",operation="StartWorkflowExecution",service_name="frontend",le="0.002"} 1
 service_latency_bucket{namespace="tenant_a",operation="StartWorkflowExecution",service_name="frontend",le="0.01"} 4
 service_latency_bucket{namespace="tenant_a",operation="StartWorkflowExecution",service_name="frontend",le="0.1"} 5
 service_latency_bucket{namespace="tenant_a",operation="StartWorkflowExecution",service_name="frontend",le="+Inf"} 5
 service_latency_sum{namespace="tenant_a",operation="StartWorkflowExecution",service_name="frontend"} 0.07
 service_latency_count{namespace="tenant_a",operation="StartWorkflowExecution",service_name="frontend"} 5
+service_latency_bucket{namespace="tenant_a",operation="PollWorkflowTaskQueue",service_name="frontend",le="+Inf"} 3
 service_latency_nouserlatency_bucket{namespace="tenant_a",operation="StartWorkflowExecution",service_name="frontend",le="+Inf"} 99
 approximate_backlog_count{namespace="tenant_a",partition="0",service_name="matching",task_priority="3",task_type="Workflow",taskqueue="tenant_a_jobs"} 4
 approximate_backlog_count{namespace="tenant_a",partition="1",service_name="matching",task_priority="3",task_type="Workflow",taskqueue="tenant_a_jobs"} 2
@@ -103,8 +105,11 @@ def test_relabel_maps_sanitized_names_back_and_attributes_tenants() -> None:
     latency = families["temporal_server_service_latency_seconds"]
     samples = {(s.name, s.labels.get("le")): s.value for s in latency.samples}
     assert samples[("temporal_server_service_latency_seconds_bucket", "0.01")] == 4.0
+    assert ("temporal_server_service_latency_seconds_bucket", "0.002") not in samples  # coarser buckets
     assert samples[("temporal_server_service_latency_seconds_count", None)] == 5.0
     assert samples[("temporal_server_service_latency_seconds_sum", None)] == pytest.approx(0.07)
+    polls = [s for s in latency.samples if s.labels.get("operation") == "PollWorkflowTaskQueue"]
+    assert polls == []  # long polls' latency is their timeout
     start = families["temporal_server_task_schedule_to_start_latency_seconds"]
     counts = {s.labels.get("le"): s.value for s in start.samples if s.name.endswith("_bucket")}
     assert counts == {"0.1": 4.0, "+Inf": 5.0}  # normal and sticky partitions folded

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -221,6 +222,10 @@ class KeyspaceScanner:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        # The scanner is CPU-bound Python between socket waits. With the default 5 ms GIL switch
+        # interval every hand-off to a scrape thread can cost 5 ms; 1 ms keeps /metrics latency
+        # close to its idle value while a pass runs.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name=f"redis-scan-{self.server}", daemon=True)
             self._thread.start()

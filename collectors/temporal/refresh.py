@@ -131,15 +131,15 @@ class Refresher:
         return SHARED if tenant is None else self.resolver.admit(tenant)
 
     def watched(self, names: Iterable[str]) -> list[str]:
-        names = list(names)
-        extra = [n for n in self.settings.namespaces if n not in names]
+        """Namespaces to query: discovered tenant namespaces (namespace mode) or every namespace
+        but temporal-system (other modes, when none are configured), plus the configured ones."""
         if self.settings.mode == "namespace":
             found = [n for n in names if self.resolver.match("namespace", n) is not None]
         elif self.settings.namespaces:
             found = []
         else:
             found = [n for n in names if n not in SYSTEM_NAMESPACES]
-        return sorted({*found, *self.settings.namespaces, *extra})
+        return sorted({*found, *self.settings.namespaces})
 
     # -- the pass ----------------------------------------------------------------------------
 

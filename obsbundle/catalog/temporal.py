@@ -135,7 +135,8 @@ declare(
 )
 declare(
     "temporal_server_service_latency_seconds", "histogram",
-    "Latency of Temporal frontend requests (server metric service_latency), by namespace and operation.",
+    "Latency of Temporal frontend requests (server metric service_latency), by namespace and operation; "
+    "long polls excluded.",
     (*BASE, "namespace", "operation"), source=SOURCE, unit="seconds",
 )
 declare(
