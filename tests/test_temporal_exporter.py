@@ -292,3 +292,22 @@ def test_visibility_calls_are_paced_per_namespace(temporal_server: TemporalServe
     # Burst 1 at 2/s: the 2nd and 3rd visibility calls wait half a second each.
     assert duration is not None and duration >= (visibility - 1) / 2 - 0.05
     assert (up(samples, "temporal_rate_limit_wait_seconds_total") or 0) > 0
+
+
+def test_tenants_past_the_cap_fold_into_overflow(temporal_server: TemporalServer, seeded: dict) -> None:
+    source = {"name": "main", "address": temporal_server.address}
+    cfg = config.parse(yaml.safe_dump({"tenancy": {"max_tenants": 2}, "sources": {"temporal": [source]}}))
+    resolver = TenantResolver.from_config(cfg, "temporal")
+    collector = build_collector(cfg["sources"]["temporal"][0], cfg, resolver)
+    expected_failed = sum(seeded[t].get("failed", 0) for t in ("alpha", "beta", "gamma"))  # delta: none
+
+    def settled() -> Samples | None:
+        samples = _refreshed(collector)
+        failed = by_tenant(samples, "temporal_tenant_workflows_closed", status="failed")
+        return samples if sum(failed.values()) == expected_failed else None
+
+    samples = wait_for(settled, 60, 0.5, what="failed total")
+    tenants = set(by_tenant(samples, "temporal_tenant_workflows_running"))
+    # Four tenant namespaces, a cap of two: two keep their ids, the rest share _overflow.
+    assert len(tenants - {"_overflow"}) == 2 and "_overflow" in tenants
+    assert resolver.admitted == 2 and resolver.overflowed >= 2

@@ -4,9 +4,9 @@ Why not on scrape: counting keys per prefix is O(keyspace). redis_exporter's `ch
 walks the whole keyspace on every scrape, so its scrape time grows with the keyspace (seconds at
 1M keys). Here a thread walks it with `SCAN cursor COUNT count`; each reply is cut into lookups of
 `batch` keys, and for each a short read-only script returns every key's TYPE and TTL state (and
-MEMORY USAGE for sampled keys). Every Redis call is bounded (about 0.5 us per key for SCAN, 1 us
-per key for a lookup: about 1 ms and 0.5 ms at the defaults), and /metrics serves the last
-complete pass instantly.
+MEMORY USAGE for sampled keys). Every Redis call is bounded (about 0.7 us per key for SCAN, 2 us
+per key for a lookup on a 1M-key dataset: about 0.7 ms and 0.4 ms at the defaults), and /metrics
+serves the last complete pass instantly.
 
 Cost control:
 - two connections keep the next SCAN and the current lookups in flight, so Redis and Python work
@@ -90,8 +90,8 @@ KEYSPACE_FAMILIES = (
 
 @dataclass(frozen=True)
 class ScanSettings:
-    count: int = 2000
-    batch: int = 500
+    count: int = 1000
+    batch: int = 200
     interval: float = 60.0
     memory_sample_ratio: float = 0.1
     memory_min_samples: int = 100
@@ -156,10 +156,6 @@ class PassResult:
     paused: float = 0.0
     finished_at: float = 0.0
     redis_calls: int = 0
-
-    def keys(self, tenant: str) -> int:
-        tally = self.tallies.get(tenant)
-        return tally.keys if tally else 0
 
 
 def _text(key: bytes) -> str:

@@ -18,6 +18,7 @@ import yaml
 
 from generators.alerts.alertmanager import CONFIG_FILE
 from generators.alerts.model import SEVERITIES, AlertRule, unsupported_templates
+from generators.promql_ast import children, walk
 from obsbundle.catalog import Catalog, catalog_for
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "docs" / "runbooks.md"
@@ -28,26 +29,6 @@ INLINE_SECRETS = re.compile(r"^[\s-]*(api_url|routing_key|service_key|auth_passw
 TOOL_TIMEOUT = 120
 
 
-def _children(node: object) -> Iterator[object]:
-    if isinstance(node, pp.AggregateExpr):
-        if node.param is not None:
-            yield node.param
-        yield node.expr
-    elif isinstance(node, pp.BinaryExpr):
-        yield node.lhs
-        yield node.rhs
-    elif isinstance(node, pp.Call):
-        yield from node.args
-    elif isinstance(node, pp.MatrixSelector):
-        yield node.vector_selector
-    elif isinstance(node, (pp.SubqueryExpr, pp.ParenExpr, pp.UnaryExpr)):
-        yield node.expr
-
-
-def _walk(node: object) -> Iterator[object]:
-    yield node
-    for child in _children(node):
-        yield from _walk(child)
 
 
 def _selector(node: object) -> pp.VectorSelector | None:
@@ -59,7 +40,7 @@ def _selector(node: object) -> pp.VectorSelector | None:
 def _labels_under(node: object, catalog: Catalog, recorded: set[str]) -> set[str] | None:
     """Labels the series under `node` can carry; None when a recording rule (unknown labels) is there."""
     labels = set(SCRAPE_LABELS)
-    for child in _walk(node):
+    for child in walk(node):
         if isinstance(child, pp.VectorSelector):
             metric = catalog.series(child.name) if child.name not in recorded else None
             if metric is None:
@@ -75,7 +56,7 @@ def expression_problems(expr: str, catalog: Catalog, recorded: set[str]) -> list
     except (ValueError, RuntimeError) as exc:
         return [f"does not parse ({str(exc).splitlines()[0]})"]
     problems = []
-    for node in _walk(tree):
+    for node in walk(tree):
         if isinstance(node, pp.AggregateExpr) and node.modifier is not None \
                 and node.modifier.type == pp.AggModifierType.By:
             available = _labels_under(node.expr, catalog, recorded)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import promql_parser as pp
 
+from generators.promql_ast import children, selectors
 from obsbundle.catalog import Catalog
 
 # Grafana's built-in interval variables -> a duration, the dashboard's own variables -> a value.
@@ -40,27 +41,6 @@ def expand(expr: str, variables: dict[str, str]) -> str:
     return _VARIABLE.sub(variable, expr)
 
 
-def _children(node: object) -> Iterator[object]:
-    if isinstance(node, pp.AggregateExpr):
-        if node.param is not None:
-            yield node.param
-        yield node.expr
-    elif isinstance(node, pp.BinaryExpr):
-        yield node.lhs
-        yield node.rhs
-    elif isinstance(node, pp.Call):
-        yield from node.args
-    elif isinstance(node, pp.MatrixSelector):
-        yield node.vector_selector
-    elif isinstance(node, (pp.SubqueryExpr, pp.ParenExpr, pp.UnaryExpr)):
-        yield node.expr
-
-
-def _selectors(node: object) -> Iterator[pp.VectorSelector]:
-    if isinstance(node, pp.VectorSelector):
-        yield node
-    for child in _children(node):
-        yield from _selectors(child)
 
 
 def _keeps_tenant(agg: pp.AggregateExpr) -> bool:
@@ -93,7 +73,7 @@ def check(expr: str, catalog: Catalog, variables: dict[str, str]) -> list[str]:
         elif isinstance(node, pp.Call):
             _check_call(node)
         inner = (*aggregations, node) if isinstance(node, pp.AggregateExpr) else aggregations
-        for child in _children(node):
+        for child in children(node):
             visit(child, inner)
 
     def _check_selector(sel: pp.VectorSelector, aggregations: tuple[pp.AggregateExpr, ...]) -> None:
@@ -110,7 +90,7 @@ def check(expr: str, catalog: Catalog, variables: dict[str, str]) -> list[str]:
     def _check_call(call: pp.Call) -> None:
         name = call.func.name
         if name in COUNTER_FUNCTIONS | GAUGE_FUNCTIONS:
-            for sel in (s for arg in call.args for s in _selectors(arg)):
+            for sel in (s for arg in call.args for s in selectors(arg)):
                 metric = catalog.series(sel.name or "")
                 if metric is None:
                     continue
@@ -121,7 +101,7 @@ def check(expr: str, catalog: Catalog, variables: dict[str, str]) -> list[str]:
                 if name in GAUGE_FUNCTIONS and counter_like:
                     problems.append(f"{name}() on {sel.name}, a counter: use rate()/increase()")
         elif name == "histogram_quantile":
-            for sel in (s for arg in call.args[1:] for s in _selectors(arg)):
+            for sel in (s for arg in call.args[1:] for s in selectors(arg)):
                 metric = catalog.series(sel.name or "")
                 if metric is not None and (metric.type != "histogram" or not (sel.name or "").endswith("_bucket")):
                     problems.append(f"histogram_quantile() on {sel.name}: only on a histogram's _bucket series")
@@ -132,7 +112,7 @@ def check(expr: str, catalog: Catalog, variables: dict[str, str]) -> list[str]:
 
 def metric_names(expr: str, variables: dict[str, str]) -> set[str]:
     """Sample names a query reads (for tests: which sources a panel depends on)."""
-    return {sel.name for sel in _selectors(pp.parse(expand(expr, variables))) if sel.name}
+    return {sel.name for sel in selectors(pp.parse(expand(expr, variables))) if sel.name}
 
 
 def selector_metrics(selector: str) -> set[str]:
