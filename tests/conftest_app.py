@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import http.server
-import os
 import socket
 import ssl
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -15,7 +13,7 @@ from typing import Any
 
 import uvicorn
 
-from obsbundle.local_services import VENV_BIN, free_port, port_open, wait_for
+from obsbundle.local_services import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,43 +42,6 @@ class UvicornThread:
     def close(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
-
-
-class UvicornProcess:
-    """`uvicorn <target>` as a subprocess (its own GIL, so client load can't skew its latencies)."""
-
-    def __init__(self, target: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.log = tempfile.NamedTemporaryFile(prefix="obsbundle-uvicorn-", suffix=".log", delete=False)  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [str(VENV_BIN / "uvicorn"), target, "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "warning", "--no-access-log"],
-            cwd=str(ROOT), env={**os.environ, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-        wait_for(self._ready, 60, 0.1, what=f"uvicorn {target} listening")
-
-    def _ready(self) -> bool:
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"uvicorn exited {self.proc.returncode}: {Path(self.log.name).read_text()[-2000:]}")
-        return port_open(self.port)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}"
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.log.close()
-        os.unlink(self.log.name)
 
 
 def raw_request(port: int, head: bytes) -> bytes:

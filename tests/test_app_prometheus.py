@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from obsbundle.local_services import PrometheusServer
-from tests.conftest_app import UvicornProcess
+from obsbundle.local_services import PrometheusServer, UvicornService
+
+ROOT = Path(__file__).resolve().parent.parent
 
 BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 3, 5, 10]
 
@@ -32,16 +34,16 @@ def within_one_bucket(value: float) -> tuple[float, float]:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UvicornProcess]:
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UvicornService]:
     config = tmp_path_factory.mktemp("agent-api") / "obsbundle.yaml"
     config.write_text(yaml.safe_dump({"app": {"latency_buckets_seconds": BUCKETS}}))
-    server = UvicornProcess("examples.agent_api:app", env={"OBSBUNDLE_CONFIG": str(config)})
+    server = UvicornService("examples.agent_api:app", env={"OBSBUNDLE_CONFIG": str(config)}, cwd=ROOT)
     yield server
     server.close()
 
 
 @pytest.fixture(scope="module")
-def prometheus(service: UvicornProcess) -> Iterator[PrometheusServer]:
+def prometheus(service: UvicornService) -> Iterator[PrometheusServer]:
     prom = PrometheusServer(targets={"agent-api": [service.address]})
     yield prom
     prom.close()
@@ -68,7 +70,7 @@ async def _drive(base: str) -> None:
         assert sum(s >= 500 for s in statuses) == MIX[tenant][3]
 
 
-def test_per_tenant_p95_and_error_ratio_through_prometheus(service: UvicornProcess, prometheus: PrometheusServer):
+def test_per_tenant_p95_and_error_ratio_through_prometheus(service: UvicornService, prometheus: PrometheusServer):
     # Warm-up: one fast success per tenant, scraped before the load, so rate() sees the load as an increase.
     for tenant in MIX:
         assert httpx.get(f"{service.url}/v1/echo", headers={"X-Tenant-ID": tenant}).status_code == 200
