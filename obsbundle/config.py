@@ -140,6 +140,18 @@ def validate(document: dict[str, Any]) -> None:
             raise ConfigError(f"{path}: regular expression needs a named group (?P<tenant>...)")
 
 
+def validate_section(name: str, value: dict[str, Any]) -> dict[str, Any]:
+    """Validate one top-level section on its own (defaults filled in place), e.g. a service's `app`
+    block, so a problem elsewhere in the file cannot stop a service from starting."""
+    document = {name: value}
+    schema = {"type": "object", "properties": {name: {"$ref": f"obsbundle:{name}.yaml"}}}
+    validator = _Validator(schema, registry=schema_registry(), format_checker=jsonschema.FormatChecker())
+    errors = list(validator.iter_errors(document))
+    if errors:
+        raise ConfigError(_describe(jsonschema.exceptions.best_match(errors)))
+    return document[name]
+
+
 def _tenancy_rules(tenancy: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for source in ("postgres", "redis", "temporal"):
         for key, value in (tenancy.get(source) or {}).items():

@@ -197,6 +197,11 @@ def test_server_outage_drops_up_keeps_serving_and_recovers(
         samples = exporter.scrape()  # still answering
         errors = by_tenant(samples, "obsbundle_collector_success", collector="temporal")
         assert errors == {"": 0.0}
+        # The last good figures stay visible, with an age that keeps growing.
+        assert counts(samples, "alpha") == seeded["alpha"]
+        age = up(samples, "temporal_refresh_age_seconds") or 0.0
+        wait_for(lambda: (up(exporter.scrape(), "temporal_refresh_age_seconds") or 0.0) > age + 1.0, 30,
+                 what="refresh age grows while down")
         wait_for(lambda: up(exporter.scrape(), "temporal_server_metrics_up") == 0.0, 60, what="relabel down")
     finally:
         temporal_server.start()

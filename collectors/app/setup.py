@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-import jsonschema
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, ObservableGauge, UpDownCounter
@@ -50,13 +49,7 @@ def app_section(config: Mapping[str, Any] | None = None, **overrides: Any) -> di
     """
     section = dict(config.get("app", config) or {}) if config else {}
     section.update({k: v for k, v in overrides.items() if v is not None})
-    document = {"app": obsconfig.deep_merge(obsconfig.defaults().get("app") or {}, section)}
-    schema = {"type": "object", "properties": {"app": {"$ref": "obsbundle:app.yaml"}}}
-    validator = obsconfig._Validator(schema, registry=obsconfig.schema_registry())
-    errors = list(validator.iter_errors(document))
-    if errors:
-        raise ConfigError(obsconfig._describe(jsonschema.exceptions.best_match(errors)))
-    return document["app"]
+    return obsconfig.validate_section("app", obsconfig.deep_merge(obsconfig.defaults().get("app") or {}, section))
 
 
 def _otlp_exporters(app: Mapping[str, Any]) -> tuple[Any, Any]:

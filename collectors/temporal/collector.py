@@ -57,10 +57,18 @@ class TemporalCollector(BackgroundRefresh):
         return self._event_loop.run_until_complete(coro)
 
     def collect(self, out: MetricSet, deadline: float) -> None:
-        super().collect(out, deadline)
+        try:
+            super().collect(out, deadline)
+        finally:
+            # Also after a failed refresh: the runner then serves the last good figures with
+            # temporal_up 0, and their age must keep growing where dashboards can see it.
+            self._live(out)
+
+    def _live(self, out: MetricSet) -> None:
         shared = {"tenant_id": SHARED}
         out.declare_empty(TENANT_FAMILIES)
-        out.set("temporal_refresh_age_seconds", self.data_age(), shared)
+        if self.refreshes:
+            out.set("temporal_refresh_age_seconds", self.data_age(), shared)
         out.set("temporal_rate_limit_wait_seconds_total", self.api.waited, shared)
         for method, count in dict(self.api.calls).items():
             out.set("temporal_api_calls_total", count, {**shared, "method": method})
