@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -127,12 +128,10 @@ class MetricSet:
             metric = self.catalog[name]
             kind = "counter" if metric.type == "counter" else "gauge"
             out.append(f"# HELP {name} {_escape_help(metric.help)}\n# TYPE {name} {kind}\n")
-            order = sorted(range(len(metric.labels)), key=lambda i: metric.labels[i])
-            names = [metric.labels[i] for i in order]
+            labels_of = _label_renderer(metric.labels)
             for key, value in sorted(self._values[name].items()):
-                labels = ",".join(f'{n}="{_escape_value(key[i])}"' for n, i in zip(names, order, strict=True))
-                out.append(f"{name}{{{labels}}} {floatToGoString(value)}\n" if labels
-                           else f"{name} {floatToGoString(value)}\n")
+                labels = labels_of(key)
+                out.append(f"{name}{{{labels}}} {_go_float(value)}\n" if labels else f"{name} {_go_float(value)}\n")
         if self._histograms:  # rare and small: reuse the reference encoder
             from prometheus_client.exposition import generate_latest
 
@@ -154,6 +153,28 @@ class MetricSet:
                 target[key] = target.get(key, 0.0) + value
         for name, series in other._histograms.items():
             self._histograms.setdefault(name, {}).update(series)
+
+
+@functools.lru_cache(maxsize=512)
+def _label_renderer(labels: tuple[str, ...]) -> Callable[[tuple[str, ...]], str]:
+    """Per label set, a memoised key -> `a="x",b="y"` renderer (names sorted, as the reference
+    encoder writes them). Series keys repeat from scrape to scrape, so most renders are a lookup."""
+    order = sorted(range(len(labels)), key=lambda i: labels[i])
+    names = [labels[i] for i in order]
+
+    @functools.lru_cache(maxsize=65536)
+    def render(key: tuple[str, ...]) -> str:
+        return ",".join(f'{n}="{_escape_value(key[i])}"' for n, i in zip(names, order, strict=True))
+
+    return render
+
+
+def _go_float(value: float) -> str:
+    """floatToGoString, skipping its work for the common case: finite and below 1e6, where Go and
+    Python print the same digits (Go switches to an exponent from 1e6 up)."""
+    if -math.inf < value < 1e6:
+        return repr(value)
+    return floatToGoString(value)
 
 
 def _escape_help(text: str) -> str:
