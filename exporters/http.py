@@ -12,6 +12,7 @@ from wsgiref.simple_server import WSGIServer, make_server
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, ThreadingWSGIServer, _SilentHandler
 
+from collectors.metricset import MetricSet
 from exporters.runtime import ScrapeRunner
 from obsbundle.errors import ObsbundleError
 
@@ -24,8 +25,12 @@ class _RunnerCollector:
     def __init__(self, runner: ScrapeRunner) -> None:
         self._runner = runner
 
-    def describe(self) -> list:  # avoid a scrape at registration time
-        return []
+    def describe(self) -> list:
+        """Every catalogued family, empty: registers the names (so `?name[]=` filtering finds
+        them) without running a scrape at registration time."""
+        empty = MetricSet(self._runner.catalog)
+        empty.declare_empty(self._runner.catalog)
+        return empty.families()
 
     def collect(self) -> Iterable:
         return self._runner.scrape()

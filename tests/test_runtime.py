@@ -158,6 +158,8 @@ def test_http_endpoint_paths() -> None:
         assert samples["test_rows"][(("server", "s1"), ("tenant_id", "acme"))] == 4
         assert "# HELP test_rows Rows per tenant." in body
         assert "/custom-metrics" in httpx.get(base).text
+        filtered = parse_metrics(httpx.get(f"{base}/custom-metrics?name[]=test_rows").text)
+        assert set(filtered) == {"test_rows"}
     finally:
         server.shutdown()
 
