@@ -290,3 +290,45 @@ def test_lint_refuses_aggregating_by_a_label_the_metric_lacks(cfg: dict) -> None
                                set()) == ["aggregates by server, which no metric under it has"]
     assert expression_problems("sum by (instance, tenant_id) (rate(http_server_requests_total[5m]))", catalog,
                                set()) == []
+
+
+def test_queue_without_workers_fires_only_while_no_worker_polls(tmp_path: Path) -> None:
+    """Same backlog on two queues: the one with pollers stays silent, the one without pages."""
+    rules = ROOT / "alerts" / "rules" / "temporal.rules.yaml"
+    rule = next(r for g in yaml.safe_load(rules.read_text())["groups"] for r in g["rules"]
+                if r.get("alert") == "TemporalQueueWithoutWorkers")
+    values = {"{{ $labels.tenant_id }}": "acme", "{{ $labels.task_queue }}": "orphan",
+              "{{ $labels.server }}": "main", '{{ printf "%.3g" $value }}': "7"}
+    expected = {}
+    for key, text in rule["annotations"].items():
+        for template, value in values.items():
+            text = text.replace(template, value)
+        expected[key] = text
+    labels = 'server="main",task_queue_type="workflow",tenant_id="acme"'
+    case = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": [
+                {"series": f'temporal_tenant_task_queue_backlog{{{labels},task_queue="served"}}', "values": "7+0x10"},
+                {"series": f'temporal_tenant_task_queue_pollers{{{labels},task_queue="served"}}', "values": "2+0x10"},
+                {"series": f'temporal_tenant_task_queue_backlog{{{labels},task_queue="orphan"}}', "values": "7+0x10"},
+                {"series": f'temporal_tenant_task_queue_pollers{{{labels},task_queue="orphan"}}', "values": "0+0x10"},
+            ],
+            "alert_rule_test": [{
+                "eval_time": "10m",
+                "alertname": "TemporalQueueWithoutWorkers",
+                "exp_alerts": [{
+                    "exp_labels": {"server": "main", "tenant_id": "acme", "task_queue": "orphan",
+                                   "severity": "critical", "component": "temporal"},
+                    "exp_annotations": expected,
+                }],
+            }],
+        }],
+    }
+    test_file = tmp_path / "queue.test.yaml"
+    test_file.write_text(yaml.safe_dump(case))
+    result = subprocess.run([shutil.which("promtool") or "promtool", "test", "rules", str(test_file)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -261,6 +261,21 @@ def _temporal(b: Builder) -> None:
                                          extra={"task_queue_type": "workflow"}), unit="seconds",
     )
     b.threshold(
+        "temporal_queue_without_workers", "TemporalQueueWithoutWorkers", "temporal",
+        "(sum by (server, tenant_id, task_queue) (temporal_tenant_task_queue_backlog)"
+        " unless on (server, tenant_id, task_queue)"
+        " (sum by (server, tenant_id, task_queue) (temporal_tenant_task_queue_pollers) > 0))",
+        ">", QUEUE,
+        f"No worker polls {{{{ $labels.task_queue }}}} of {WHO}",
+        f"{VALUE} tasks of {WHO} wait in task queue {{{{ $labels.task_queue }}}} and no worker has polled it "
+        "(<SEV> for <FOR>): the tenant's workers are down or deployed to the wrong queue.",
+        "Temporal queue without workers",
+        fx.combine(fx.gauge("temporal_tenant_task_queue_backlog", extra={"task_queue_type": "workflow"}),
+                   fx.gauge("temporal_tenant_task_queue_pollers", extra={"task_queue_type": "workflow"},
+                            transform=lambda _: 0)),
+        fire_level=lambda t, f: t + 5, quiet_level=lambda t, f: t,
+    )
+    b.threshold(
         "temporal_backlog_growth_per_minute", "TemporalBacklogGrowing", "temporal",
         "sum by (server, tenant_id, task_queue) (deriv(temporal_tenant_task_queue_backlog[10m])) * 60",
         ">", QUEUE,

@@ -52,10 +52,12 @@ def board(config: Mapping[str, Any]) -> Board:
                    unit="percentunit", th=failure_th, min=0, max=1, w=8),
     ]
     queues = [
-        timeseries("Backlog by task queue", "Tasks waiting per task queue (DescribeTaskQueue).",
+        timeseries("Backlog by task queue", "Tasks waiting per task queue (DescribeTaskQueue). Any backlog "
+                   "on a queue with no pollers pages: `thresholds.temporal_queue_without_workers`.",
                    Q(f"sum by (tenant_id, task_queue, task_queue_type) "
                      f"(temporal_tenant_task_queue_backlog{{{TENANT}}})",
-                     "{{tenant_id}} {{task_queue}} {{task_queue_type}}"), unit="short", w=12),
+                     "{{tenant_id}} {{task_queue}} {{task_queue_type}}"), unit="short",
+                   th=thresholds(config, "temporal_queue_without_workers"), w=12),
         timeseries("Backlog age by task queue", "Age of the oldest waiting task. Dashed lines: "
                    "`thresholds.temporal_backlog_age_seconds`.",
                    Q(f"max by (tenant_id, task_queue, task_queue_type) "
