@@ -263,6 +263,7 @@ class BackgroundRefresh:
         interval: float,
         up_metric: str | None = None,
         budget: float | None = None,
+        retry_interval: float | None = None,
     ) -> None:
         self.name = name
         self.server = server
@@ -272,6 +273,7 @@ class BackgroundRefresh:
         self._refresh = refresh
         self._catalog = catalog
         self.interval = interval
+        self.retry_interval = interval if retry_interval is None else min(interval, retry_interval)
         self._lock = threading.Lock()
         self._snapshot: MetricSet | None = None
         self._snapshot_at: float | None = None
@@ -280,15 +282,19 @@ class BackgroundRefresh:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.refreshes = 0
+        self.failures = 0
 
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name=f"refresh-{self.name}", daemon=True)
             self._thread.start()
 
-    def close(self) -> None:
+    def close(self, join_timeout: float = 0.0) -> None:
+        """Stop the loop; a refresh in progress sees `_stop` set (long ones check it and bail out)."""
         self._stop.set()
         self._wake.set()
+        if join_timeout and self._thread is not None:
+            self._thread.join(timeout=join_timeout)
 
     def trigger(self) -> None:
         """Ask for a refresh now (tests; keyspace notifications)."""
@@ -301,6 +307,7 @@ class BackgroundRefresh:
         except Exception as exc:
             with self._lock:
                 self._error = exc
+                self.failures += 1
             raise
         with self._lock:
             self._snapshot, self._snapshot_at, self._error = out, time.monotonic(), None
@@ -308,11 +315,13 @@ class BackgroundRefresh:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            wait = self.interval
             try:
                 self.refresh_once()
             except Exception as exc:
                 log.debug("refresh %s/%s failed: %s", self.name, self.server, error_code(exc))
-            self._wake.wait(self.interval)
+                wait = self.retry_interval
+            self._wake.wait(wait)
             self._wake.clear()
 
     def data_age(self) -> float:

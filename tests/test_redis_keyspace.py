@@ -29,7 +29,7 @@ def scanner_for(url: str, **kwargs) -> KeyspaceScanner:
 
 def served(scanner: KeyspaceScanner):
     """Publish a fresh pass and read it back the way /metrics would."""
-    scanner._publish(scanner.run_pass())
+    scanner.refresh_once()
     out = new_metricset()
     scanner.collect(out, time.monotonic() + 5)
     return out

@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import re
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ except ImportError:  # pragma: no cover - hiredis is a declared dependency
 
 from collectors.metricset import MetricSet
 from collectors.redis.connection import RedisTarget
-from exporters.runtime import CollectorError, error_code
+from exporters.runtime import BackgroundRefresh, CollectorError
 from obsbundle.catalog import Catalog
 from obsbundle.config import parse_duration
 from obsbundle.tenancy import SHARED, UNASSIGNED, TenantResolver, normalize
@@ -177,11 +176,8 @@ class _Batch:
         self.sent_at = 0.0
 
 
-class KeyspaceScanner:
-    """Background collector: serves the last complete pass; `run_pass()` runs one synchronously."""
-
-    name = "keyspace"
-    budget = 2.0
+class KeyspaceScanner(BackgroundRefresh):
+    """Background collector: serves the last complete pass; `refresh_once()` runs one synchronously."""
 
     def __init__(
         self,
@@ -191,7 +187,8 @@ class KeyspaceScanner:
         settings: ScanSettings,
         catalog: Catalog,
     ) -> None:
-        self.server = target.name
+        super().__init__("keyspace", target.name, self._refresh, catalog, settings.interval,
+                         budget=2.0, retry_interval=settings.retry_interval)
         self.target = target
         self.resolver = resolver
         self.settings = settings
@@ -200,20 +197,12 @@ class KeyspaceScanner:
         self._client: redis.Redis | None = None
         self._script_sha: str | None = None
         self._use_script = True
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._snapshot: MetricSet | None = None
         self._yield_until = 0.0
-        self._last_code = "none"
-        # state of the pass in progress (only the scanner thread touches it)
+        # state of the pass in progress (only the refreshing thread touches it)
         self._tallies: dict[str, _Tally] = {}
         self._by_raw: dict[str | None, _Tally] = {}
         self._result = PassResult()
         self.last_pass: PassResult | None = None
-        self.passes = 0
-        self.errors = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -222,64 +211,29 @@ class KeyspaceScanner:
         # interval every hand-off to a scrape thread can cost 5 ms; 1 ms keeps /metrics latency
         # close to its idle value while a pass runs.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name=f"redis-scan-{self.server}", daemon=True)
-            self._thread.start()
+        super().start()
 
-    def close(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.target.socket_timeout + 1)
+    def close(self, join_timeout: float = 0.0) -> None:
+        super().close(join_timeout or self.target.socket_timeout + 1)
         if self._client is not None:
             self._client.close()
 
-    def trigger(self) -> None:
-        """Start the next pass now instead of after `interval`."""
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            wait = self.settings.interval
-            try:
-                self._publish(self.run_pass())
-                if self._last_code != "none":
-                    log.info("%s: keyspace pass completed again", self.target.describe())
-                    self._last_code = "none"
-            except _Stopped:
-                return
-            except Exception as exc:
-                self.errors += 1
-                code = error_code(exc)
-                if code != self._last_code:
-                    log.warning("%s: keyspace pass abandoned (code=%s, %s); serving the previous pass",
-                                self.target.describe(), code, type(exc).__name__)
-                    self._last_code = code
-                wait = min(wait, self.settings.retry_interval)
-            self._wake.wait(max(0.0, wait - (time.monotonic() - started)))
-            self._wake.clear()
-
     # -- serving -----------------------------------------------------------------------------
 
-    def data_age(self) -> float:
-        last = self.last_pass
-        return 0.0 if last is None else time.monotonic() - last.finished_at
-
     def collect(self, out: MetricSet, deadline: float) -> None:
+        """The last complete pass plus pass counters; raises (after adding them) if the latest
+        pass failed, so the collector reports the error while the previous figures stay served."""
         self._yield_until = time.monotonic() + self.settings.scrape_yield
-        with self._lock:
-            snapshot, last = self._snapshot, self.last_pass
         out.declare_empty(KEYSPACE_FAMILIES)
         shared = {"tenant_id": SHARED}
-        out.add("redis_keyspace_passes_total", self.passes, shared)
-        out.add("redis_keyspace_pass_errors_total", self.errors, shared)
-        if snapshot is not None and last is not None:
-            out.merge(snapshot)
-            out.add("redis_keyspace_pass_age_seconds", time.monotonic() - last.finished_at, shared)
+        out.add("redis_keyspace_passes_total", self.refreshes, shared)
+        out.add("redis_keyspace_pass_errors_total", self.failures, shared)
+        if self.last_pass is not None:
+            out.add("redis_keyspace_pass_age_seconds", self.data_age(), shared)
+        super().collect(out, deadline)
 
-    def _publish(self, result: PassResult) -> None:
-        out = MetricSet(self._catalog, {"server": self.server})
+    def _refresh(self, out: MetricSet) -> None:
+        result = self.run_pass()
         for tenant, tally in result.tallies.items():
             keys = tally.keys
             if not keys:
@@ -297,9 +251,7 @@ class KeyspaceScanner:
         out.add("redis_keyspace_pass_longest_call_seconds", result.longest_call, shared)
         out.add("redis_keyspace_pass_paused_seconds", result.paused, shared)
         out.add("redis_keyspace_pass_cpu_seconds", result.cpu, shared)
-        with self._lock:
-            self._snapshot, self.last_pass = out, result
-            self.passes += 1
+        self.last_pass = result
 
     # -- one pass ----------------------------------------------------------------------------
 
