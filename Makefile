@@ -6,7 +6,7 @@ CONFIG      ?= obsbundle.yaml
 PYTEST_ARGS ?=
 
 # Real services the tests start on loopback; the peer exporters are for benchmarks/.
-SYSTEM_PACKAGES := postgresql postgresql-contrib pgbouncer redis-server prometheus prometheus-alertmanager \
+SYSTEM_PACKAGES := postgresql postgresql-contrib pgbouncer redis-server prometheus prometheus-alertmanager openssl \
                    prometheus-node-exporter
 BENCH_PACKAGES  := prometheus-postgres-exporter prometheus-redis-exporter
 
