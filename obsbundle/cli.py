@@ -67,6 +67,7 @@ def run_exporter(args: argparse.Namespace) -> int:
     from exporters.http import ExporterServer
     from exporters.runtime import ScrapeRunner
     from obsbundle.catalog import catalog_for
+    from obsbundle.settings import settings
 
     setup_logging(args.log_level)
     cfg = config.load(args.config)
@@ -74,9 +75,10 @@ def run_exporter(args: argparse.Namespace) -> int:
         module = importlib.import_module(f"exporters.{args.kind}")
     except ModuleNotFoundError:
         raise ObsbundleError(f"exporter {args.kind}: not available in this build") from None
-    collectors, resolvers = module.build(cfg)
-    timeout = config.parse_duration(args.scrape_timeout or cfg["exporter"]["scrape_timeout"])
-    listen = args.listen_address or cfg["exporter"]["listen_addresses"].get(args.kind)
+    typed = settings(cfg)
+    collectors, resolvers = module.build(typed)
+    timeout = config.parse_duration(args.scrape_timeout) if args.scrape_timeout else typed.exporter.scrape_timeout
+    listen = args.listen_address or typed.exporter.listen_addresses.get(args.kind)
     if not listen:
         raise ObsbundleError(f"exporter {args.kind}: no --web.listen-address given")
     runner = ScrapeRunner(args.kind, collectors, catalog_for(cfg), timeout, resolvers)

@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from collectors.metricset import MetricSet, UncataloguedMetric
+from collectors.runtime import BackgroundRefresh, Collector, CollectorError
 from exporters.http import ExporterServer
-from exporters.runtime import BackgroundRefresh, CollectorError, ScrapeRunner
+from exporters.runtime import ScrapeRunner
 from obsbundle.catalog import Catalog, Metric, static_catalog
 from obsbundle.local_services import parse_metrics
 
@@ -25,7 +26,7 @@ CATALOG = static_catalog().extended([
 ])
 
 
-class Sleepy:
+class Sleepy(Collector):
     up_metric = "test_up"
 
     def __init__(self, name: str, delay: float, rows: dict[str, float] | None = None,

@@ -19,7 +19,7 @@ from collectors.metricset import MetricSet
 from collectors.postgres.base import PgCollector
 from collectors.postgres.session import ConnectionSettings, Session
 from collectors.postgres.tenants import USER_SCHEMAS, SchemaTenants
-from exporters.runtime import BackgroundRefresh
+from collectors.runtime import BackgroundRefresh
 from obsbundle.catalog import Catalog
 from obsbundle.tenancy import SHARED
 

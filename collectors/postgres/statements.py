@@ -33,7 +33,7 @@ class StatementsCollector(PgCollector):
     budget = 5.0
 
     def __init__(
-        self, server: str, settings: ConnectionSettings, resolver: TenantResolver, enabled: bool = True
+        self, server: str, settings: ConnectionSettings, resolver: TenantResolver, enabled: bool
     ) -> None:
         super().__init__(server, settings)
         self.resolver = resolver

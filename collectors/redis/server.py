@@ -17,7 +17,7 @@ import redis
 
 from collectors.metricset import MetricSet
 from collectors.redis.connection import RedisTarget
-from exporters.runtime import CollectorError, error_code
+from collectors.runtime import Collector, CollectorError, error_code
 from obsbundle.tenancy import SHARED, TenantResolver
 
 log = logging.getLogger("obsbundle.redis")
@@ -128,7 +128,7 @@ def count_clients(clients: Iterable[Mapping[str, Any]], resolver: TenantResolver
     return counts
 
 
-class ServerCollector:
+class ServerCollector(Collector):
     """On-scrape collector for one Redis source; its success drives `redis_up`."""
 
     name = "server"
