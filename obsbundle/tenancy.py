@@ -56,7 +56,7 @@ def is_reserved(tenant_id: str) -> bool:
 class TenantResolver:
     """Applies one source's rules (kind -> regex with a `tenant` group) and the cardinality cap."""
 
-    def __init__(self, rules: Mapping[str, str | None], max_tenants: int = 5000) -> None:
+    def __init__(self, rules: Mapping[str, str | None], max_tenants: int) -> None:
         self._rules = {kind: re.compile(pattern) for kind, pattern in rules.items() if pattern}
         self.max_tenants = max_tenants
         self._admitted: set[str] = set()

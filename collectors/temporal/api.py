@@ -41,12 +41,12 @@ class Api:
         self,
         address: str,
         *,
-        api_key: str | None = None,
-        tls: bool = False,
-        visibility_rps: float = 5.0,
-        api_rps: float = 100.0,
-        concurrency: int = 4,
-        call_timeout: float = 5.0,
+        api_key: str | None,
+        tls: bool,
+        visibility_rps: float,
+        api_rps: float,
+        concurrency: int,
+        call_timeout: float,
     ) -> None:
         self.address = address
         self._api_key = api_key
