@@ -29,7 +29,7 @@ def source_collectors(
 ) -> list[Collector]:
     """Every collector of one `sources.postgres[]` entry; ConfigError for an unusable one."""
     name = source.name
-    connection = ConnectionSettings.from_source(source, path, source)
+    connection = ConnectionSettings.from_source(source, path)
     tenants = SchemaTenants(resolver, settings.tenancy.postgres.tenants_table)
     collectors: list[Collector] = [
         ServerCollector(name, connection, resolver),
@@ -45,7 +45,7 @@ def source_collectors(
         seen.add(query.name)
     collectors += [CustomQueryCollector(name, connection, resolver, q) for q in source.custom_queries]
     if source.pgbouncer:
-        bouncer = ConnectionSettings.from_source(source.pgbouncer, f"{path}.pgbouncer", source, session_options=False)
+        bouncer = ConnectionSettings.for_pgbouncer(source, source.pgbouncer, path)
         collectors.append(PgBouncerCollector(name, bouncer, resolver))
     return collectors
 

@@ -43,18 +43,20 @@ class ConnectionSettings:
     session_options: bool  # False for PgBouncer's admin console, which rejects `options`
 
     @classmethod
-    def from_source(
-        cls,
-        source: PostgresSource | PgBouncerSource,
-        path: str,
-        timeouts: PostgresSource,
-        session_options: bool = True,
-    ) -> ConnectionSettings:
-        """Validate a DSN (URL or key=value) without ever echoing it; ConfigError names `path`.
+    def from_source(cls, source: PostgresSource, path: str) -> ConnectionSettings:
+        """The server's connection; ConfigError names `path`, never the DSN or password."""
+        return cls._parse(source.dsn, source.password_file, path, source, session_options=True)
 
-        `timeouts` is the PostgreSQL source whose timeouts apply (a PgBouncer has none of its own).
-        """
-        dsn = source.dsn
+    @classmethod
+    def for_pgbouncer(cls, source: PostgresSource, bouncer: PgBouncerSource, path: str) -> ConnectionSettings:
+        """The PgBouncer admin console's connection, under its server's timeouts."""
+        return cls._parse(bouncer.dsn, bouncer.password_file, f"{path}.pgbouncer", source, session_options=False)
+
+    @classmethod
+    def _parse(
+        cls, dsn: str, password_file: str | None, path: str, timeouts: PostgresSource, session_options: bool
+    ) -> ConnectionSettings:
+        """Validate a DSN (URL or key=value) without ever echoing it."""
         register_url_secrets(dsn)
         try:
             params = conninfo_to_dict(dsn)
@@ -63,9 +65,9 @@ class ConnectionSettings:
         ports = str(params.get("port") or "5432").split(",")
         if not all(p.strip().isdigit() and 0 < int(p) < 65536 for p in ports):
             raise ConfigError(f"{path}.dsn: port must be a number from 1 to 65535")
-        if source.password_file:
+        if password_file:
             try:
-                params["password"] = Path(source.password_file).read_text(encoding="utf-8").strip()
+                params["password"] = Path(password_file).read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise ConfigError(f"{path}.password_file: cannot read ({exc.strerror})") from None
         register_secret(params.get("password"))
