@@ -4,6 +4,10 @@ Collectors may only emit catalogued metrics (MetricSet refuses anything else), a
 only query catalogued metrics (their lint refuses anything else), so a dashboard or alert can
 never reference a metric no exporter emits. Each source declares its metrics in its own module
 (`obsbundle/catalog/<source>.py`), calling `declare(...)` at import time.
+
+A declaration also carries the metric's behaviour, so adding one is one edit: where a collector
+reads it (`query` plus its `sql` expression or reply `column`, always matched by name), how a
+tenant's rows fold (`combine`), dashboard hints (`panel`) and the `thresholds` key its alert uses.
 """
 
 from __future__ import annotations
