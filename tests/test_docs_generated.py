@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -78,3 +79,11 @@ def test_a_threshold_reference_must_exist_in_the_config(cfg: dict[str, Any]) -> 
     trimmed = {**cfg, "thresholds": {k: v for k, v in cfg["thresholds"].items() if k != missing}}
     problems = docs.lint(trimmed, {})
     assert problems and all(f"threshold {missing!r} is not in the config's thresholds" in p for p in problems)
+
+
+def test_the_configuration_example_is_a_valid_config() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    parsed = config.parse(example, "docs/configuration.md")
+    assert parsed["tenancy"]["max_tenants"] == 5000
+    assert parsed["thresholds"]["error_ratio"] == {"warning": 0.05, "critical": 0.10, "for": "5m"}
