@@ -205,8 +205,8 @@ class Session:
     ) -> list[tuple[Any, ...]]:
         return self.run(deadline, query, params)[1]
 
-    def query_dicts(self, deadline: float, query: str) -> list[dict[str, Any]]:
-        """Rows as column -> value dicts (PgBouncer's SHOW output varies by version)."""
+    def query_dicts(self, deadline: float, query: str | sql.Composable) -> list[dict[str, Any]]:
+        """Rows as column -> value dicts: collectors read every column by its name, never its position."""
         names, rows = self.run(deadline, query)
         return [dict(zip(names, row, strict=True)) for row in rows]
 
