@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
-from generators.cost.model import CostModel, cost_model
 from generators.cost.rules import recording_groups
 from generators.cost.scenario import promtool_test
+from obsbundle.cost.model import CostModel, cost_model
 
 RULE_FILE = "alerts/rules/cost.rules.yaml"
 TEST_FILE = "alerts/tests/cost.test.yaml"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generators.cost.model import (
+from obsbundle.cost.model import (
     BUDGET,
     BUDGET_EXCEEDED,
     BUDGET_USED,
@@ -20,9 +20,9 @@ from generators.cost.model import (
     RESOURCES,
     SHARE,
     CostModel,
-    num,
     cost_series,
     cost_total_series,
+    num,
     usage_series,
 )
 
@@ -57,8 +57,11 @@ def cost_rules(model: CostModel) -> list[dict[str, str]]:
             rules.append({"record": cost_series(model), "expr": _labelled(expr, resource)})
     for fixed in model.fixed:
         driver = usage_series(fixed.driver, model)
-        share = f"sum by (tenant_id) ({driver}) / on() group_left() sum({driver})"
-        expr = f"{share} * {num(fixed.monthly)} * {num(model.resolution_seconds / 3600)} / {num(model.hours_per_month)}"
+        by_tenant = f"sum by (tenant_id) ({driver})"
+        # a window in which nobody used the driver splits the cost evenly: it is still billed
+        share = (f"({by_tenant} / on() group_left() (sum({driver}) > 0))"
+                 f" or on(tenant_id) ((0 * {by_tenant} + 1) / on() group_left() count({by_tenant}))")
+        expr = f"({share}) * {num(fixed.monthly)} * {num(model.resolution_seconds / 3600)} / {num(model.hours_per_month)}"
         rules.append({"record": cost_series(model), "expr": _labelled(expr, f"fixed_{fixed.name}")})
     total = cost_total_series(model)
     rules += [

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generators.cost.model import (
+from obsbundle.cost.model import (
     MONTH_TO_DATE,
     RESOURCES,
     SHARE,
