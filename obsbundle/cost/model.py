@@ -1,7 +1,7 @@
 """The cost model: which catalogued signal measures each billable resource, in which unit, and the
 PromQL that turns a window of it into a per-tenant quantity.
 
-Every resource is recorded as "how much the tenant used in the last window" (a counter's increase,
+Every resource is recorded as "how much the tenant used in the last window" (a counter's growth,
 or a gauge's average times the window's share of a month), so summing the windows of a range gives
 the range's usage, and multiplying by the unit price gives its cost. Both the recording rules and
 `obsbundle usage report` derive from this one table.
@@ -35,7 +35,12 @@ class Resource:
     def usage(self, window: str, hours_per_month: float) -> str:
         by = ", ".join(self.by)
         if self.kind == "counter":
-            expr = f"sum by ({by}) (increase({self.metric}[{window}]))"
+            # The plain difference telescopes: the windows of a range add up to exactly the counter's
+            # growth over it, where increase() would extrapolate each window to its edges (about one
+            # scrape interval too much per window). increase() still answers across a counter reset
+            # (a negative difference) and for a series younger than the window.
+            m = self.metric
+            expr = f"sum by ({by}) (({m} - {m} offset {window}) >= 0 or increase({m}[{window}]))"
         else:
             hours = parse_duration(window) / 3600
             expr = f"sum by ({by}) (avg_over_time({self.metric}[{window}])) * {num(hours)} / {num(hours_per_month)}"

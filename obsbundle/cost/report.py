@@ -119,7 +119,9 @@ def _selector(series: str, tenant: str | None) -> str:
 
 
 def _window_sum(series: str, model: CostModel, seconds: float, tenant: str | None) -> str:
-    return f"sum_over_time({_selector(series, tenant)}[{int(seconds)}s:{model.resolution}])"
+    """The windows ending in (end - seconds, end]: 1 ms short, because Prometheus 2 closes ranges on
+    the left (the window ending at the range's start would count in two days), Prometheus 3 doesn't."""
+    return f"sum_over_time({_selector(series, tenant)}[{int(seconds * 1000) - 1}ms:{model.resolution}])"
 
 
 def collect(
