@@ -86,10 +86,17 @@ def _line(points: list[float], width: int = 640, height: int = 160) -> str:
             f'<polyline fill="none" stroke="#3366cc" stroke-width="2" points="{coords}"/></svg>')
 
 
+def _daily(report: Report, tenant: str) -> list[str]:
+    days = report.daily.get(tenant, [])
+    return ["<h3>Cost per day</h3>", _line([v for _, v in days])] if len(days) > 1 else []
+
+
 def to_html(report: Report) -> str:
     cur = report.currency
     totals = report.totals()
-    title = (f"Usage and cost {report.start:%Y-%m-%d} to {report.end:%Y-%m-%d}"
+    whole_days = all(t.hour == t.minute == t.second == 0 for t in (report.start, report.end))
+    shape = "%Y-%m-%d" if whole_days else "%Y-%m-%d %H:%M:%S UTC"
+    title = (f"Usage and cost {report.start.strftime(shape)} to {report.end.strftime(shape)}"
              + (f" for {next(iter(totals))}" if len(totals) == 1 else ""))
     body = [f"<h1>{html.escape(title)}</h1>",
             f'<p>Total: <strong id="grand-total">{html.escape(money(report.total, cur))}</strong> '
@@ -105,7 +112,7 @@ def to_html(report: Report) -> str:
         body += [f'<section class="tenant" data-tenant="{html.escape(tenant)}">',
                  f"<h2>{html.escape(tenant)}: {html.escape(money(total, cur))}</h2>",
                  _bars(sorted(by_resource.items(), key=lambda kv: -kv[1]), cur),
-                 "<h3>Cost per day</h3>", _line([v for _, v in report.daily.get(tenant, [])]),
+                 *_daily(report, tenant),
                  "<table><tr><th>resource</th><th>item</th><th>quantity</th><th>unit</th>"
                  "<th>unit price</th><th>cost</th></tr>"]
         for line in lines:
