@@ -61,7 +61,8 @@ def cost_rules(model: CostModel) -> list[dict[str, str]]:
         # a window in which nobody used the driver splits the cost evenly: it is still billed
         share = (f"({by_tenant} / on() group_left() (sum({driver}) > 0))"
                  f" or on(tenant_id) ((0 * {by_tenant} + 1) / on() group_left() count({by_tenant}))")
-        expr = f"({share}) * {num(fixed.monthly)} * {num(model.resolution_seconds / 3600)} / {num(model.hours_per_month)}"
+        hours = num(model.resolution_seconds / 3600)
+        expr = f"({share}) * {num(fixed.monthly)} * {hours} / {num(model.hours_per_month)}"
         rules.append({"record": cost_series(model), "expr": _labelled(expr, f"fixed_{fixed.name}")})
     total = cost_total_series(model)
     rules += [
