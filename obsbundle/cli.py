@@ -51,6 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--log.level", dest="log_level", default="info",
                      choices=["debug", "info", "warning", "error"])
 
+    usage = sub.add_parser("usage", help="per-tenant usage and cost")
+    usage_sub = usage.add_subparsers(dest="usage_command", metavar="SUBCOMMAND", required=True)
+    report = usage_sub.add_parser("report", help="usage and cost per tenant over a date range, from Prometheus")
+    _add_config(report)
+    report.add_argument("--prometheus", required=True, help="base URL of a Prometheus-compatible query API")
+    report.add_argument("--from", dest="start", required=True, help="first day, UTC (2026-11-01)")
+    report.add_argument("--to", dest="end", required=True, help="end, exclusive, UTC (2026-12-01)")
+    report.add_argument("--tenant", default=None, help="only this tenant (a page a customer can be sent)")
+    report.add_argument("--format", choices=["csv", "json", "html"], default="csv")
+    report.add_argument("--output", default="-", help="file to write (default: standard output)")
+
     demo = sub.add_parser("demo", help="start seeded services, exporters and Prometheus on loopback")
     _add_config(demo)
     demo.add_argument("--duration", default=None, help="stop after this long (e.g. 60s); default: until Ctrl-C")
@@ -119,6 +130,12 @@ def run_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_usage(args: argparse.Namespace) -> int:
+    from obsbundle.cost.cli import run_report
+
+    return run_report(config.load(args.config), args)
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from obsbundle.demo import run
 
@@ -126,7 +143,8 @@ def run_demo(args: argparse.Namespace) -> int:
     return run(config.load(args.config), args)
 
 
-COMMANDS = {"generate": run_generate, "check": run_check, "exporter": run_exporter, "demo": run_demo}
+COMMANDS = {"generate": run_generate, "check": run_check, "exporter": run_exporter, "demo": run_demo,
+            "usage": run_usage}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,6 +32,11 @@ ERRORS = declare(
     "HTTP requests that ended in a 5xx response or an unhandled exception, by tenant and route.",
     HTTP_LABELS, source=SOURCE,
 )
+RESPONSE_BYTES = declare(
+    "http_server_response_bytes_total", "counter",
+    "Response body bytes sent, by tenant and route (egress, for per-tenant cost).",
+    HTTP_LABELS, source=SOURCE, unit="bytes",
+)
 ACTIVE_REQUESTS = declare(
     "http_server_active_requests", "gauge",
     "HTTP requests currently in flight, by tenant.",
