@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="deadline for one scrape, e.g. 10s (default: config exporter.scrape_timeout)")
     exp.add_argument("--log.level", dest="log_level", default="info",
                      choices=["debug", "info", "warning", "error"])
+    exp.add_argument("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"],
+                     help="log line format (default: %(default)s)")
 
     demo = sub.add_parser("demo", help="start seeded services, exporters and Prometheus on loopback")
     _add_config(demo)
@@ -68,7 +70,7 @@ def run_exporter(args: argparse.Namespace) -> int:
     from exporters.runtime import ScrapeRunner
     from obsbundle.catalog import catalog_for
 
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
     cfg = config.load(args.config)
     try:
         module = importlib.import_module(f"exporters.{args.kind}")
