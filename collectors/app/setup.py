@@ -200,6 +200,19 @@ class Instrumentation:
         """A child span of the current request (it gets `tenant_id` from baggage)."""
         return self.tracer.start_as_current_span(name, attributes=attributes or None)
 
+    def temporal_interceptor(self) -> Any:
+        """A temporalio client/worker interceptor continuing the current trace (and tenant baggage)."""
+        from temporalio.contrib.opentelemetry import TracingInterceptor
+
+        return TracingInterceptor(self.tracer)
+
+    def instrument_httpx(self, client: Any) -> Any:
+        """Spans for an httpx client's calls, which then carry W3C trace context and tenant baggage."""
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+        HTTPXClientInstrumentor.instrument_client(client, tracer_provider=self.tracer_provider)
+        return client
+
     # -- exposition --------------------------------------------------------------------------
 
     def _require_registry(self) -> CollectorRegistry:
