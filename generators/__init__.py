@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-GENERATORS = ("generators.dashboards", "generators.alerts", "generators.docs")
+GENERATORS = ("generators.dashboards", "generators.alerts", "generators.docs", "generators.datasources")
 OWNED_DIRS = ("dashboards", "alerts")
 
 
