@@ -15,7 +15,7 @@ import yaml
 from grafanalib import core as g
 
 import generators.dashboards as dashboards
-from generators import drift
+from generators import datasources, drift
 from generators.dashboards import checks as dlint
 from generators.dashboards.normalize import SCHEMA_VERSION, normalize, to_plain
 from obsbundle import config as obsconfig
@@ -38,7 +38,7 @@ def cfg() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def files(cfg: dict[str, Any]) -> dict[str, str]:
-    return dashboards.render(cfg)
+    return {**dashboards.render(cfg), **datasources.render(cfg)}  # both write under dashboards/
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def steps(p: dict[str, Any]) -> list[tuple[str, float]]:
 def test_renders_every_dashboard_with_provider_and_configmaps(files: dict[str, str]) -> None:
     expected = {f"dashboards/{s}.json" for s in SLUGS}
     expected |= {f"dashboards/kubernetes/{s}.configmap.yaml" for s in SLUGS}
-    expected.add("dashboards/provisioning/obsbundle.yaml")
+    expected |= {"dashboards/provisioning/obsbundle.yaml", "dashboards/provisioning/datasources.yaml"}
     assert set(files) == expected
 
 
