@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="deadline for one scrape, e.g. 10s (default: config exporter.scrape_timeout)")
     exp.add_argument("--log.level", dest="log_level", default="info",
                      choices=["debug", "info", "warning", "error"])
+    exp.add_argument("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"],
+                     help="log line format (default: %(default)s)")
 
     usage = sub.add_parser("usage", help="per-tenant usage and cost")
     usage_sub = usage.add_subparsers(dest="usage_command", metavar="SUBCOMMAND", required=True)
@@ -80,7 +82,7 @@ def run_exporter(args: argparse.Namespace) -> int:
     from obsbundle.catalog import catalog_for
     from obsbundle.settings import settings
 
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
     cfg = config.load(args.config)
     try:
         module = importlib.import_module(f"exporters.{args.kind}")
