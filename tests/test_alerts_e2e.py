@@ -21,14 +21,14 @@ import yaml
 import generators.alerts as alerts
 from examples.agent_api import create_app
 from obsbundle import config as obsconfig
-from obsbundle.local_services import (
+from obsbundle.services import (
     AlertmanagerServer,
     ExporterProcess,
     PrometheusServer,
     RedisServer,
+    UvicornThread,
     wait_for,
 )
-from tests.conftest_app import UvicornThread
 
 ROUTING_KEY = "e2e-routing-key-0123456789"
 RUNBOOKS = "https://runbooks.example/docs/runbooks.md"

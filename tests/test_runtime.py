@@ -17,7 +17,7 @@ from collectors.metricset import MetricSet, UncataloguedMetric
 from exporters.http import ExporterServer
 from exporters.runtime import BackgroundRefresh, CollectorError, ScrapeRunner
 from obsbundle.catalog import Catalog, Metric, static_catalog
-from obsbundle.local_services import parse_metrics
+from obsbundle.services import parse_metrics
 
 CATALOG = static_catalog().extended([
     Metric("test_up", "gauge", "Test source up.", ("server", "tenant_id"), "test"),

@@ -1,0 +1,18 @@
+"""Raw HTTP for the tests that send what a well-behaved client library refuses to build."""
+
+from __future__ import annotations
+
+import socket
+
+
+def raw_request(port: int, head: bytes) -> bytes:
+    """Send raw request bytes (headers httpx refuses to build) and return the raw response."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks)
