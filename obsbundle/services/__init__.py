@@ -19,6 +19,7 @@ from obsbundle.services.postgres import PostgresServer, ReplicaServer, pg_bindir
 from obsbundle.services.process import (
     SERVICE_USER,
     VENV_BIN,
+    Loopback,
     Service,
     as_service_user,
     free_port,
@@ -42,6 +43,7 @@ __all__ = [
     "AlertmanagerServer",
     "DebianExporter",
     "ExporterProcess",
+    "Loopback",
     "NodeExporter",
     "PgBouncerServer",
     "PostgresServer",

@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from obsbundle.services.process import Service, free_port, wait_for, which
+from obsbundle.services.process import Service, free_port, which
 
 
 class AlertmanagerServer(Service):
     def __init__(self, config_file: str | Path) -> None:
-        self.port = free_port()
+        self._allocate("obsbundle-am-")
         self.cluster_port = free_port()
-        self.workdir = Path(tempfile.mkdtemp(prefix="obsbundle-am-"))
         self.config_file = Path(config_file)
         self.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
         self.proc = self._popen([
@@ -36,8 +26,7 @@ class AlertmanagerServer(Service):
             "--cluster.listen-address=",
             "--log.level=warn",
         ])
-        wait_for(lambda: httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200, 30,
-                 what="alertmanager ready")
+        self._wait_http("/-/ready", "alertmanager")
 
     def alerts(self, *matchers: str) -> list[dict[str, Any]]:
         """Every alert it holds (active, inhibited, silenced) matching all `matchers` (`name="value"`)."""

@@ -4,11 +4,9 @@ postgres/redis exporters the benchmarks compare against), each on a free loopbac
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
-from pathlib import Path
 
-from obsbundle.services.process import Service, free_port, port_open, wait_for, which
+from obsbundle.services.process import Service, which
 
 
 class DebianExporter(Service):
@@ -17,27 +15,18 @@ class DebianExporter(Service):
     def __init__(self, binary: str, args: Iterable[str] = (), env: dict[str, str] | None = None,
                  listen_flag: str = "--web.listen-address") -> None:
         self.binary = binary
-        self.port = free_port()
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"obsbundle-{binary}-"))
+        self._allocate(f"obsbundle-{binary}-")
         self.cmd = [which(binary, "/usr/bin"), f"{listen_flag}={self.address}", *args]
         self.env = {**os.environ, **(env or {})}
         self.start()
 
     @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
     def metrics_url(self) -> str:
-        return f"http://{self.address}/metrics"
+        return f"{self.url}/metrics"
 
     def start(self) -> None:
         self.proc = self._popen(self.cmd, env=self.env)
-        wait_for(self._ready, 60, what=f"{self.binary} on {self.port}")
-
-    def _ready(self) -> bool:
-        self._exited(self.binary)
-        return port_open(self.port)
+        self._wait_listening(self.binary, 60)
 
 
 class NodeExporter(DebianExporter):

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
 
 from obsbundle.services.metrics_text import Samples, parse_metrics
-from obsbundle.services.process import Service, free_port, wait_for, which
+from obsbundle.services.process import Service, which
 
 
 class ExporterProcess(Service):
@@ -21,17 +19,12 @@ class ExporterProcess(Service):
     def __init__(self, kind: str, config: dict[str, Any] | str, extra_args: Iterable[str] = (),
                  env: dict[str, str] | None = None) -> None:
         self.kind = kind
-        self.port = free_port()
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"obsbundle-exp-{kind}-"))
+        self._allocate(f"obsbundle-exp-{kind}-")
         self.config_file = self.workdir / "obsbundle.yaml"
         self.config_file.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
         self.extra_args = list(extra_args)
         self.env = {**os.environ, **(env or {})}
         self.start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
         self.proc = self._popen(
@@ -39,11 +32,7 @@ class ExporterProcess(Service):
              "--web.listen-address", self.address, *self.extra_args],
             env=self.env,
         )
-        wait_for(self._healthy, 30, what=f"{self.kind} exporter healthy")
-
-    def _healthy(self) -> bool:
-        self._exited("exporter")
-        return httpx.get(f"http://{self.address}/-/healthy", timeout=1).status_code == 200
+        self._wait_http("/-/healthy", "exporter")
 
     def scrape_text(self, timeout: float = 30.0) -> str:
         response = httpx.get(f"http://{self.address}/metrics", timeout=timeout)

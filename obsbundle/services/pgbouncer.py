@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from obsbundle.services.postgres import PostgresServer
-from obsbundle.services.process import Service, as_service_user, free_port, owned_tempdir, port_open, wait_for, which
+from obsbundle.services.process import Service, as_service_user, which
 
 
 class PgBouncerServer(Service):
@@ -17,9 +17,8 @@ class PgBouncerServer(Service):
     POOL_SIZE = 2
 
     def __init__(self, pg: PostgresServer, users: Iterable[str] = (), pool_size: int = POOL_SIZE) -> None:
-        self.port = free_port()
+        self._allocate("obsbundle-pgbouncer-", owned=True)
         self.pool_size = pool_size
-        self.workdir = owned_tempdir("obsbundle-pgbouncer-")
         self.users = ["postgres", *(u for u in users if u != "postgres")]
         (self.workdir / "userlist.txt").write_text("".join(f'"{user}" ""\n' for user in self.users))
         (self.workdir / "pgbouncer.ini").write_text(
@@ -44,4 +43,4 @@ class PgBouncerServer(Service):
     def start(self) -> None:
         self.proc = self._popen(as_service_user([which("pgbouncer", "/usr/sbin"),
                                                  str(self.workdir / "pgbouncer.ini")]))
-        wait_for(lambda: port_open(self.port), 30, what=f"pgbouncer on {self.port}")
+        self._wait_listening("pgbouncer")

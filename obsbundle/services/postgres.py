@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from obsbundle.services.process import Service, as_service_user, free_port, owned_tempdir, port_open, wait_for
+from obsbundle.services.process import Service, as_service_user, port_open, wait_for
 
 
 def pg_bindir() -> str:
@@ -24,8 +24,7 @@ class PostgresServer(Service):
     """initdb + postgres as the service user, TCP on 127.0.0.1 only, pg_stat_statements preloaded."""
 
     def __init__(self, settings: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.workdir = owned_tempdir("obsbundle-pg-")
+        self._allocate("obsbundle-pg-", owned=True)
         self.datadir = self.workdir / "data"
         self.settings = {
             "listen_addresses": "127.0.0.1",
@@ -57,7 +56,7 @@ class PostgresServer(Service):
         for key, value in self.settings.items():
             args += ["-c", f"{key}={value}"]
         self.proc = self._popen(as_service_user(args))
-        wait_for(lambda: port_open(self.port), 30, what=f"postgres on {self.port}")
+        self._wait_listening("postgres")
         wait_for(self._accepting, 30, what="postgres to accept queries")
 
     def _accepting(self) -> bool:
@@ -87,8 +86,7 @@ class ReplicaServer(PostgresServer):
     """A streaming standby of `primary`, cloned with pg_basebackup -R (hot standby, read-only)."""
 
     def __init__(self, primary: PostgresServer) -> None:
-        self.port = free_port()
-        self.workdir = owned_tempdir("obsbundle-pg-replica-")
+        self._allocate("obsbundle-pg-replica-", owned=True)
         self.datadir = self.workdir / "data"
         self.settings = {**primary.settings, "port": str(self.port), "unix_socket_directories": str(self.workdir)}
         bindir = Path(primary.postgres).parent

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
+
 SERVICE_USER = "postgres"  # initdb refuses root; Debian's postgresql package creates this user
 VENV_BIN = Path(sys.executable).parent
 
@@ -78,11 +80,45 @@ def owned_tempdir(prefix: str) -> Path:
     return path
 
 
-class Service:
-    """Base: a subprocess with a log file, stoppable, pausable (SIGSTOP) and restartable."""
+class Loopback:
+    """Something listening on 127.0.0.1:`port`."""
+
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+
+class Service(Loopback):
+    """Base: a subprocess on a loopback port with a log file, stoppable, pausable (SIGSTOP) and restartable."""
 
     proc: subprocess.Popen[bytes] | None = None
     workdir: Path
+
+    def _allocate(self, prefix: str, owned: bool = False) -> None:
+        """A free port and a fresh temp dir (writable by the service user if `owned`)."""
+        self.port = free_port()
+        self.workdir = owned_tempdir(prefix) if owned else Path(tempfile.mkdtemp(prefix=prefix))
+
+    def _wait_listening(self, what: str, timeout: float = 30) -> None:
+        def listening() -> bool:
+            self._exited(what)
+            return port_open(self.port)
+
+        wait_for(listening, timeout, what=f"{what} on {self.port}")
+
+    def _wait_http(self, path: str, what: str, timeout: float = 30) -> None:
+        """Until GET `path` answers 200 (Prometheus-style /-/ready, /-/healthy)."""
+        def ready() -> bool:
+            self._exited(what)
+            return httpx.get(f"{self.url}{path}", timeout=1).status_code == 200
+
+        wait_for(ready, timeout, what=f"{what} {path}")
 
     def log_text(self) -> str:
         log = self.workdir / "service.log"

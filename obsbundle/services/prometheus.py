@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -10,14 +9,18 @@ from typing import Any
 import httpx
 import yaml
 
-from obsbundle.services.process import Service, free_port, wait_for, which
+from obsbundle.services.process import Service, wait_for, which
 
 
 class PrometheusAPI:
     """The parts of Prometheus's HTTP API the tests and the demo read back through."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        self._base_url = url
+
+    @property
+    def url(self) -> str:
+        return self._base_url
 
     def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
         params = {"query": expr}
@@ -40,13 +43,18 @@ class PrometheusAPI:
 
         return wait_for(check, timeout, 0.5, what=f"prometheus query {expr!r}")
 
+    def firing_alerts(self) -> list[dict[str, str]]:
+        """The label sets of the alerts its rules fire now (what it sends to Alertmanager)."""
+        body = httpx.get(f"{self.url}/api/v1/alerts", timeout=5).json()
+        return [a["labels"] for a in body["data"]["alerts"] if a["state"] == "firing"]
+
     def targets_up(self) -> bool:
         body = httpx.get(f"{self.url}/api/v1/targets", timeout=5).json()
         active = body["data"]["activeTargets"]
         return bool(active) and all(t["health"] == "up" for t in active)
 
 
-class PrometheusServer(PrometheusAPI, Service):
+class PrometheusServer(Service, PrometheusAPI):
     """A real Prometheus scraping the given targets every second; `query()` uses its HTTP API."""
 
     def __init__(
@@ -58,9 +66,7 @@ class PrometheusServer(PrometheusAPI, Service):
         evaluation_interval: str = "1s",
         metrics_path: dict[str, str] | None = None,
     ) -> None:
-        self.port = free_port()
-        super().__init__(f"http://127.0.0.1:{self.port}")
-        self.workdir = Path(tempfile.mkdtemp(prefix="obsbundle-prom-"))
+        self._allocate("obsbundle-prom-")  # `url` is Service's, so PrometheusAPI.__init__ is not called
         cfg: dict[str, Any] = {
             "global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval,
                        "evaluation_interval": evaluation_interval},
@@ -86,5 +92,4 @@ class PrometheusServer(PrometheusAPI, Service):
             "--web.enable-lifecycle",
             "--log.level=warn",
         ])
-        wait_for(lambda: httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200, 30,
-                 what="prometheus ready")
+        self._wait_http("/-/ready", "prometheus")

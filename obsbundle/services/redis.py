@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable
-from pathlib import Path
 
-from obsbundle.services.process import Service, free_port, port_open, wait_for, which
+from obsbundle.services.process import Service, which
 
 
 class RedisServer(Service):
     """No persistence, loopback only, DEBUG allowed from loopback (tests use DEBUG SLEEP/POPULATE)."""
 
     def __init__(self, extra_args: Iterable[str] = ()) -> None:
-        self.port = free_port()
-        self.workdir = Path(tempfile.mkdtemp(prefix="obsbundle-redis-"))
+        self._allocate("obsbundle-redis-")
         self.args = [
             which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
@@ -28,4 +25,4 @@ class RedisServer(Service):
 
     def start(self) -> None:
         self.proc = self._popen(self.args)
-        wait_for(lambda: port_open(self.port), 15, what=f"redis on {self.port}")
+        self._wait_listening("redis", 15)

@@ -4,12 +4,11 @@ by import path) or in a daemon thread of this process (`UvicornThread`, an app o
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
-from obsbundle.services.process import Service, free_port, port_open, wait_for, which
+from obsbundle.services.process import Loopback, Service, free_port, wait_for, which
 
 
 class UvicornService(Service):
@@ -17,19 +16,10 @@ class UvicornService(Service):
 
     def __init__(self, target: str, env: dict[str, str] | None = None, cwd: str | Path | None = None) -> None:
         self.target = target
-        self.port = free_port()
-        self.workdir = Path(tempfile.mkdtemp(prefix="obsbundle-app-"))
+        self._allocate("obsbundle-app-")
         self.env = {**os.environ, **(env or {})}
         self.cwd = str(cwd) if cwd else None
         self.start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}"
 
     def start(self) -> None:
         self.proc = self._popen(
@@ -37,14 +27,10 @@ class UvicornService(Service):
              "--log-level", "warning", "--no-access-log"],
             env=self.env, cwd=self.cwd,
         )
-        wait_for(self._ready, 60, what=f"uvicorn {self.target} listening")
-
-    def _ready(self) -> bool:
-        self._exited("uvicorn")
-        return port_open(self.port)
+        self._wait_listening(f"uvicorn {self.target}", 60)
 
 
-class UvicornThread:
+class UvicornThread(Loopback):
     """An ASGI app served by uvicorn from a daemon thread on a free loopback port (the test can
     reach into the app's own objects, e.g. its OpenTelemetry provider)."""
 
@@ -59,14 +45,6 @@ class UvicornThread:
         self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
         self.thread.start()
         wait_for(lambda: self.server.started, 30, what="uvicorn started")
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}"
 
     def close(self) -> None:
         self.server.should_exit = True
