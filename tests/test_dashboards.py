@@ -20,7 +20,7 @@ from generators.dashboards import checks as dlint
 from generators.dashboards.normalize import SCHEMA_VERSION, normalize, to_plain
 from obsbundle import config as obsconfig
 from obsbundle.catalog import catalog_for
-from obsbundle.local_services import run_cli
+from obsbundle.services import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = dlint.schema_path()

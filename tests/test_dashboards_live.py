@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
 import sys
 import tempfile
 import time
@@ -27,20 +26,19 @@ import generators.dashboards as dashboards
 from generators.dashboards import checks, promql
 from obsbundle import config as obsconfig
 from obsbundle.catalog import catalog_for
-from obsbundle.local_services import (
+from obsbundle.services import (
     ExporterProcess,
+    NodeExporter,
+    PgBouncerServer,
     PostgresServer,
     PrometheusServer,
     RedisServer,
-    Service,
+    TargetServer,
     TemporalServer,
-    free_port,
-    port_open,
+    UvicornService,
+    self_signed_cert,
     wait_for,
-    which,
 )
-from tests.conftest_app import TargetServer, self_signed_cert
-from tests.conftest_postgres import PgBouncerServer
 
 pytestmark = pytest.mark.slow
 
@@ -70,16 +68,6 @@ def available_sources() -> set[str]:
 
 
 # -- the environment -------------------------------------------------------------------------------
-
-
-class Process(Service):
-    """A plain subprocess (node_exporter, uvicorn) with the Service lifecycle."""
-
-    def __init__(self, cmd: list[str], port: int, env: dict[str, str] | None = None) -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix="obsbundle-dash-"))
-        self.port = port
-        self.proc = self._popen(cmd, env={**os.environ, **(env or {})}, cwd=ROOT)
-        wait_for(lambda: port_open(port), 60, what=f"{cmd[0]} on {port}")
 
 
 def seed_postgres(pg: PostgresServer) -> list[psycopg.Connection[Any]]:
@@ -133,7 +121,7 @@ def seed_temporal(server: TemporalServer) -> Iterator[None]:
     from temporalio.client import WorkflowFailureError
     from temporalio.service import RPCError
 
-    from tests.conftest_temporal import AsyncRunner, ObsWorkflow, RunningWorker, ready_client
+    from tests.support.temporal import AsyncRunner, ObsWorkflow, RunningWorker, ready_client
 
     aio = AsyncRunner()
     try:
@@ -187,8 +175,9 @@ def live() -> Iterator[dict[str, Any]]:
         if "postgres" in sources:
             pg = stack.enter_context(PostgresServer())
             held += seed_postgres(pg)
-            bouncer = stack.enter_context(PgBouncerServer(pg))
-            for tenant in ("acme", "globex"):  # the users PgBouncerServer's auth file knows
+            users = [f"tenant_{t}" for t in ("acme", "globex")]
+            bouncer = stack.enter_context(PgBouncerServer(pg, users=users))
+            for tenant in ("acme", "globex"):  # the users in PgBouncer's auth file
                 held.append(psycopg.connect(bouncer.dsn(f"tenant_{tenant}"), autocommit=True))
                 held[-1].execute("SELECT 1")
             cfg["sources"]["postgres"] = [{"name": "main", "dsn": pg.dsn, "pgbouncer": {"dsn": bouncer.admin_dsn}}]
@@ -206,13 +195,9 @@ def live() -> Iterator[dict[str, Any]]:
                                            "metrics_url": ts.metrics_url}]
         app_url = ""
         if "app" in sources:
-            port = free_port()
-            app = stack.enter_context(Process(
-                [which("uvicorn"), "examples.agent_api:app", "--host", "127.0.0.1", "--port", str(port),
-                 "--log-level", "warning"], port))
-            del app
-            app_url = f"http://127.0.0.1:{port}"
-            targets["app"] = [f"127.0.0.1:{port}"]
+            app = stack.enter_context(UvicornService("examples.agent_api:app", cwd=ROOT))
+            app_url = app.url
+            targets["app"] = [app.address]
             traffic(app_url)
         if "probes" in sources:
             health = app_url or "http://127.0.0.1:9"
@@ -226,10 +211,7 @@ def live() -> Iterator[dict[str, Any]]:
             if kind in sources and cfg["sources"].get(kind):
                 exporter = stack.enter_context(ExporterProcess(kind, cfg))
                 targets[kind] = [exporter.address]
-        node_port = free_port()
-        stack.enter_context(Process([which("prometheus-node-exporter", "/usr/bin"),
-                                     f"--web.listen-address=127.0.0.1:{node_port}"], node_port))
-        targets["node"] = [f"127.0.0.1:{node_port}"]
+        targets["node"] = [stack.enter_context(NodeExporter()).address]
         prom = stack.enter_context(PrometheusServer(targets, scrape_interval="2s"))
         wait_for(prom.targets_up, 90, 0.5, what="every scrape target up")
         ready = {
