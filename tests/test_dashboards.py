@@ -18,6 +18,7 @@ import generators.dashboards as dashboards
 from generators import drift
 from generators.dashboards import checks as dlint
 from generators.dashboards.normalize import SCHEMA_VERSION, normalize, to_plain
+from generators.dashboards.roundtrip import roundtrip_errors
 from obsbundle import config as obsconfig
 from obsbundle.catalog import catalog_for
 from obsbundle.local_services import run_cli
@@ -70,6 +71,28 @@ def test_every_dashboard_validates_against_grafana_schema(models: dict[str, dict
         assert dlint.schema_errors(model, SCHEMA) == [], slug
         assert model["schemaVersion"] == json.loads(SCHEMA.read_text())["definitions"]["Dashboard"][
             "properties"]["schemaVersion"]["default"] == SCHEMA_VERSION
+
+
+def test_every_dashboard_round_trips_through_the_typed_sdk_model(models: dict[str, dict[str, Any]]) -> None:
+    """Runs in every clone: grafana-foundation-sdk is a dependency, no local schema file needed."""
+    assert {slug: roundtrip_errors(model) for slug, model in models.items()} == {slug: [] for slug in SLUGS}
+
+
+def test_round_trip_rejects_unknown_keys_and_wrong_shapes(models: dict[str, dict[str, Any]]) -> None:
+    model = copy.deepcopy(models["redis"])
+    model["rows"] = []  # pre-schema-42 key
+    model["panels"][1]["gridPos"] = "0,0,12,8"  # wrong shape
+    model["panels"][1]["targets"][0]["exrp"] = model["panels"][1]["targets"][0].pop("expr")  # typo
+    model["templating"]["list"][1]["multy"] = True
+    assert roundtrip_errors(model) == [
+        "round trip: /panels/1/gridPos is \"0,0,12,8\", the typed model reads it as {\"h\": 9, \"w\": 12, "
+        "\"x\": 0, \"y\": 0}",
+        "round trip: /panels/1/targets/0/exrp is not in Grafana's typed dashboard model",
+        "round trip: /templating/list/1/multy is not in Grafana's typed dashboard model",
+        "round trip: /rows is not in Grafana's typed dashboard model",
+    ]
+    unreadable = {**models["redis"], "panels": "none"}
+    assert roundtrip_errors(unreadable)[0].startswith("grafana-foundation-sdk cannot read the dashboard: TypeError")
 
 
 def test_lint_passes_for_every_rendered_file(cfg: dict[str, Any], files: dict[str, str]) -> None:
@@ -172,7 +195,13 @@ def broken_variants(model: dict[str, Any]) -> dict[str, tuple[dict[str, Any], st
     no_unit = copy.deepcopy(model)
     bare = [p for p in no_unit["panels"] if p["type"] != "row"][3]
     del bare["fieldConfig"]["defaults"]["unit"]
+    typo = copy.deepcopy(model)
+    misspelt = [p for p in typo["panels"] if p["type"] != "row"][4]
+    misspelt["fieldConfig"]["defaults"]["unti"] = misspelt["fieldConfig"]["defaults"]["unit"]
+    index = typo["panels"].index(misspelt)
     return {
+        "typed model": (typo, f"round trip: /panels/{index}/fieldConfig/defaults/unti is not in Grafana's typed "
+                              "dashboard model"),
         "overlap": (overlap, f"panel {second['id']} {second['title']!r}: gridPos overlaps "
                              f"panel {first['id']} {first['title']!r}"),
         "unknown metric": (unknown, f"panel {victim['id']} {victim['title']!r}: target A: unknown metric "
@@ -181,7 +210,7 @@ def broken_variants(model: dict[str, Any]) -> dict[str, tuple[dict[str, Any], st
     }
 
 
-@pytest.mark.parametrize("kind", ["overlap", "unknown metric", "missing unit"])
+@pytest.mark.parametrize("kind", ["overlap", "unknown metric", "missing unit", "typed model"])
 def test_broken_dashboard_is_caught_naming_the_panel(cfg: dict[str, Any], files: dict[str, str], kind: str) -> None:
     model = json.loads(files["dashboards/application.json"])
     broken, expected = broken_variants(model)[kind]

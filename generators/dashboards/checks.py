@@ -4,7 +4,8 @@ Each problem is one line naming the file and, where it applies, the panel (`id` 
 a reviewer can find it without opening Grafana. Rules:
 
 - structure: schemaVersion, uid length, no nulls, no legacy (pre-schema-42) keys, valid JSON Schema
-  (when the shared schema file is present), a `datasource` and a multi-select `tenant_id` variable,
+  (when the shared schema file is present), a typed round trip
+  through grafana-foundation-sdk (always), a `datasource` and a multi-select `tenant_id` variable,
   links only to dashboards that exist;
 - panels: unique ids and titles, gridPos inside the 24-column grid and not overlapping, a unit and a
   description on every panel, `$datasource` on the panel and every target;
@@ -23,6 +24,7 @@ from typing import Any
 
 from generators.dashboards import promql
 from generators.dashboards.normalize import DASHBOARD_LEGACY, SCHEMA_VERSION
+from generators.dashboards.roundtrip import roundtrip_errors
 from obsbundle.catalog import Catalog
 
 SCHEMA_ENV = "OBSBUNDLE_GRAFANA_SCHEMA"
@@ -146,6 +148,7 @@ def lint_dashboard(dashboard: Mapping[str, Any], catalog: Catalog, known_uids: f
             placed.append(panel)
         if panel.get("type") != "row":
             problems += [f"{name}: {p}" for p in _panel_problems(panel, catalog)]
+    problems += roundtrip_errors(dashboard)
     problems += schema_errors(dashboard, schema)
     return problems
 
