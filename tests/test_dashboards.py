@@ -16,6 +16,7 @@ from grafanalib import core as g
 
 import generators.dashboards as dashboards
 from generators import drift
+from generators.alerts.recording import recording_groups
 from generators.dashboards import checks as dlint
 from generators.dashboards.normalize import SCHEMA_VERSION, normalize, to_plain
 from generators.dashboards.roundtrip import roundtrip_errors
@@ -177,11 +178,19 @@ def test_slo_panels_follow_the_slo_config(cfg: dict[str, Any]) -> None:
     slo = dashboards.dashboards(changed)["slo-budget"]
     availability = panel(slo, "Availability (7d)")
     assert steps(availability) == [("red", 0), ("green", 0.999)]
-    assert "[7d]" in availability["targets"][0]["expr"]
+    assert availability["targets"][0]["expr"] == (
+        '1 - sum(tenant:http_request_errors:ratio_rate7d{tenant_id=~"$tenant_id"} * '
+        '(tenant:http_requests:rate7d{tenant_id=~"$tenant_id"} > 0)) / '
+        'sum(tenant:http_requests:rate7d{tenant_id=~"$tenant_id"})')
     budget = panel(slo, "Availability budget left")["targets"][0]["expr"]
     assert budget.endswith("/ 0.001")
     latency = panel(slo, "Requests under 0.5s (7d)")["targets"][0]["expr"]
-    assert 'le=~"0\\\\.5"' in latency
+    assert "tenant:http_request_slow:ratio_rate7d" in latency
+    # the panels read the SLO window's recording rules, which exist for the configured window
+    recorded = {r["record"]: r["expr"] for g in recording_groups(changed) for r in g["rules"]}
+    assert 'le=~"0\\\\.5"' in recorded["tenant:http_request_slow:ratio_rate7d"]
+    assert "[7d]" in recorded["tenant:http_request_errors:ratio_rate7d"]
+    assert "tenant_probe:probe_success:avg_over_time7d" in recorded
 
 
 def broken_variants(model: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str]]:
