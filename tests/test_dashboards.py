@@ -110,12 +110,13 @@ def test_no_nulls_no_legacy_keys_and_datasource_objects(models: dict[str, dict[s
             if p["type"] == "row":
                 continue
             assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
-            for target in p["targets"]:
+            for target in p.get("targets", []):  # the alert list has none
                 assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
                 assert not {"intervalFactor", "step", "metric", "query", "target"} & set(target)
 
 
-def test_every_dashboard_has_variables_units_descriptions_and_links(models: dict[str, dict[str, Any]]) -> None:
+def test_every_dashboard_has_variables_units_descriptions_and_links(cfg: dict[str, Any],
+                                                                   models: dict[str, dict[str, Any]]) -> None:
     uids = {m["uid"] for m in models.values()}
     assert len(uids) == len(SLUGS)
     for slug, model in models.items():
@@ -126,10 +127,17 @@ def test_every_dashboard_has_variables_units_descriptions_and_links(models: dict
         assert (tenant["type"], tenant["multi"], tenant["includeAll"]) == ("query", True, True)
         assert tenant["query"].startswith("label_values(") and tenant["query"].endswith(", tenant_id)")
         assert tenant["datasource"]["uid"] == "${datasource}"
+        assert tenant["allValue"] == ".*", slug
+        runbook = cfg["alerting"]["runbook_base_url"]
         for p in dlint.panels(model):
             if p["type"] != "row":
-                assert p["fieldConfig"]["defaults"]["unit"], (slug, p["title"])
+                assert [(link["title"], link["url"]) for link in p["links"]] == [("Runbook", runbook)], p["title"]
                 assert p["description"].strip(), (slug, p["title"])
+            if p["type"] not in ("row", "alertlist"):
+                assert p["fieldConfig"]["defaults"]["unit"], (slug, p["title"])
+        assert [p["title"] for p in dlint.panels(model) if p["type"] == "alertlist"] == ["Firing alerts"], slug
+        assert [a["expr"] for a in model["annotations"]["list"] if "expr" in a] == [
+            'ALERTS{alertstate="firing", tenant_id=~"$tenant_id|"}'], slug
         related = [link["url"][3:] for link in model["links"] if link["type"] == "link"]
         assert related and set(related) <= uids - {model["uid"]}, slug
 
@@ -167,7 +175,7 @@ def test_every_configured_threshold_is_drawn(cfg: dict[str, Any]) -> None:
         for j, level in enumerate(lvl for lvl in ("info", "warning", "critical") if lvl in entry):
             entry[level] = sentinels[(key, level)] = 1000 + 10 * i + j
     drawn = {step["value"] for model in dashboards.dashboards(changed).values() for p in dlint.panels(model)
-             if p["type"] != "row" for step in p["fieldConfig"]["defaults"]["thresholds"]["steps"]}
+             if p["type"] not in ("row", "alertlist") for step in p["fieldConfig"]["defaults"]["thresholds"]["steps"]}
     assert {k: v for k, v in sentinels.items() if v not in drawn} == {}
 
 
@@ -228,6 +236,46 @@ def test_broken_dashboard_is_caught_naming_the_panel(cfg: dict[str, Any], files:
     assert f"dashboards/application.json: {expected}" in problems
     # the ConfigMap no longer carries the same JSON either; nothing else is reported
     assert [p for p in problems if "application" not in p] == []
+
+
+def test_on_call_rules_cannot_regress(cfg: dict[str, Any], models: dict[str, dict[str, Any]]) -> None:
+    catalog = dashboards.dashboard_catalog(cfg)
+    model = copy.deepcopy(models["application"])
+    by_title = {p["title"]: p for p in dlint.panels(model)}
+    by_title["Requests"]["targets"][0]["instant"] = False
+    tenant_series = by_title["Error ratio by tenant"]["targets"][0]
+    tenant_series["expr"] = tenant_series["expr"].removeprefix("topk(10, ").removesuffix(")")
+    by_title["Requests by route"]["targets"][0]["expr"] = (
+        'sum by (route, method) (rate(http_server_requests_total{tenant_id=~"$tenant_id"}[30d]))')
+    by_title["Errors by route"]["links"] = []
+    del model["templating"]["list"][1]["allValue"]
+    model["annotations"]["list"] = model["annotations"]["list"][:1]
+    model["panels"] = [p for p in model["panels"] if p["type"] != "alertlist"]
+    name = {t: f"panel {p['id']} {t!r}" for t, p in by_title.items()}
+    problems = dlint.lint_dashboard(model, catalog)
+    assert [p for p in problems if not p.startswith("round trip")] == [
+        '`tenant_id` variable needs includeAll and allValue ".*" (else "All" is a regex of every tenant)',
+        "no annotation of firing alerts (ALERTS)",
+        "no alert-list panel",
+        f"{name['Requests']}: target A: a stat panel's query must be instant",
+        f"{name['Error ratio by tenant']}: target A: per-tenant series must be bounded by topk(N, ...) or "
+        "bottomk(N, ...)",
+        f"{name['Errors by route']}: no Runbook link",
+        f"{name['Requests by route']}: target A: range of a day or more ([30d]); read the SLO window's "
+        "recording rule",
+    ]
+    assert dlint.lint_dashboard(models["application"], catalog) == []
+
+
+def test_per_tenant_series_show_the_worst_tenants(cfg: dict[str, Any]) -> None:
+    changed = copy.deepcopy(cfg)
+    changed["dashboards"]["top_tenants"] = 3
+    boards = dashboards.dashboards(changed)
+    assert panel(boards["application"], "Error ratio by tenant")["targets"][0]["expr"].startswith("topk(3, ")
+    # low is bad by the panel's own thresholds: the lowest availability is shown
+    assert panel(boards["slo-budget"], "Availability by tenant")["targets"][0]["expr"] == (
+        'bottomk(3, 1 - tenant:http_request_errors:ratio_rate30d{tenant_id=~"$tenant_id"})')
+    assert panel(boards["tenants"], "Usage by tenant")["type"] == "table"  # tables are not per-step series
 
 
 def test_lint_rules_on_queries(cfg: dict[str, Any]) -> None:
