@@ -225,8 +225,8 @@ def _panel_problems(panel: Mapping[str, Any], catalog: Catalog) -> list[str]:
             continue
         if panel.get("type") == "stat" and not target.get("instant"):
             problems.append(f"target {ref}: a stat panel's query must be instant")
-        if LONG_RANGE.search(expr):
-            problems.append(f"target {ref}: range of a day or more ({LONG_RANGE.search(expr).group(0)}); "
+        if long_range := LONG_RANGE.search(expr):
+            problems.append(f"target {ref}: range of a day or more ({long_range.group(0)}); "
                             "read the SLO window's recording rule")
         if (panel.get("type") == "timeseries" and TENANT_LEGEND in target.get("legendFormat", "")
                 and not expr.startswith(("topk(", "bottomk("))):
