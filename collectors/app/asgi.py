@@ -67,6 +67,7 @@ class TenantMiddleware:
         capped = self.inst.metrics.request_started(tenant)
 
         recorded = False
+        sent = 0  # response body bytes: egress for per-tenant cost
 
         def record() -> None:
             nonlocal recorded, route
@@ -76,16 +77,18 @@ class TenantMiddleware:
             if route == OTHER:
                 route = _framework_route(scope) or OTHER
             duration = time.perf_counter() - started
-            self.inst.metrics.request_finished(capped, route, method, status, duration)
+            self.inst.metrics.request_finished(capped, route, method, status, duration, sent)
             self.inst.access_log(method, route, status, duration)
 
         async def send_recording(message: Message) -> None:
-            nonlocal status
+            nonlocal status, sent
             kind = message.get("type")
             if kind == "http.response.start":
                 status = int(message.get("status", 500))
-            elif kind == "http.response.body" and not message.get("more_body", False):
-                record()  # before the last byte leaves: a client that got its response sees it counted
+            elif kind == "http.response.body":
+                sent += len(message.get("body") or b"")
+                if not message.get("more_body", False):
+                    record()  # before the last byte leaves: a client that got its response sees it counted
             await send(message)
 
         try:

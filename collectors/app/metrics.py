@@ -45,6 +45,7 @@ class AppMetrics:
         self._duration = histogram(names.REQUEST_DURATION)
         self._requests = counter(names.REQUESTS)
         self._errors = counter(names.ERRORS)
+        self._response_bytes = counter(names.RESPONSE_BYTES)
         self._active = meter.create_up_down_counter(
             names.ACTIVE_REQUESTS.name, unit="1", description=names.ACTIVE_REQUESTS.help
         )
@@ -63,8 +64,12 @@ class AppMetrics:
         self._active.add(1, {"tenant_id": capped})
         return capped
 
-    def request_finished(self, capped: str, route: str, method: str, status: int, duration: float) -> None:
+    def request_finished(
+        self, capped: str, route: str, method: str, status: int, duration: float, response_bytes: int = 0
+    ) -> None:
         labels = {"tenant_id": capped, "route": route, "method": method}
+        if response_bytes:
+            self._response_bytes.add(response_bytes, labels)
         self._active.add(-1, {"tenant_id": capped})
         self._duration.record(duration, labels)
         if self.exemplars is not None:
@@ -74,6 +79,8 @@ class AppMetrics:
             self._errors.add(1, labels)
         if capped == OVERFLOW:
             self.http_cap.count_overflow(names.REQUEST_DURATION.name, names.REQUESTS.name)
+            if response_bytes:
+                self.http_cap.count_overflow(names.RESPONSE_BYTES.name)
             if status >= 500:
                 self.http_cap.count_overflow(names.ERRORS.name)
 

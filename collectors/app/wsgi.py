@@ -34,12 +34,15 @@ def _headers(environ: dict[str, Any]) -> Callable[[str], str | None]:
 class _Recorded:
     """The app's response iterable; `close()` records the request once and detaches the tenant."""
 
-    def __init__(self, body: Iterable[bytes], finish: Callable[[], None]) -> None:
+    def __init__(self, body: Iterable[bytes], finish: Callable[[int], None]) -> None:
         self._body = body
-        self._finish: Callable[[], None] | None = finish
+        self._finish: Callable[[int], None] | None = finish
+        self._sent = 0  # response body bytes: egress for per-tenant cost
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self._body)
+        for chunk in self._body:
+            self._sent += len(chunk)
+            yield chunk
 
     def close(self) -> None:
         try:
@@ -49,7 +52,7 @@ class _Recorded:
         finally:
             finish, self._finish = self._finish, None
             if finish is not None:
-                finish()
+                finish(self._sent)
 
 
 class TenantMiddleware:
@@ -74,9 +77,9 @@ class TenantMiddleware:
                 status[0] = 500
             return start_response(status_line, headers, exc_info) if exc_info else start_response(status_line, headers)
 
-        def finish() -> None:
+        def finish(sent: int = 0) -> None:
             duration = time.perf_counter() - started
-            self.inst.metrics.request_finished(capped, route, method, status[0], duration)
+            self.inst.metrics.request_finished(capped, route, method, status[0], duration, sent)
             self.inst.access_log(method, route, status[0], duration)
             context.detach(token)
 
