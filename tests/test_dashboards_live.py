@@ -24,10 +24,12 @@ import redis
 import yaml
 
 import generators.dashboards as dashboards
+from generators import cost
 from generators.alerts.recording import recording_groups
 from generators.dashboards import checks, promql
 from generators.dashboards.builder import alert_annotation
 from obsbundle import config as obsconfig
+from obsbundle.cost.model import MONTH_TO_DATE
 from obsbundle.services import (
     ExporterProcess,
     NodeExporter,
@@ -65,7 +67,7 @@ def available_sources() -> set[str]:
     sources = {s for s in EXPORTER_SOURCES if importlib.util.find_spec(f"exporters.{s}") is not None}
     if importlib.util.find_spec("examples.agent_api") is not None:
         sources.add("app")
-    sources |= {"node", "prometheus", "exporter"}
+    sources |= {"node", "prometheus", "exporter", "cost"}
     return sources
 
 
@@ -215,10 +217,17 @@ def live() -> Iterator[dict[str, Any]]:
                 targets[kind] = [exporter.address]
         targets["node"] = [stack.enter_context(NodeExporter()).address]
         config = obsconfig.load(ROOT / "obsbundle.yaml")
-        # the recording rules the SLO panels read (the 30d window), evaluated every second here
-        rules = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "recording.rules.yaml"
+        # cost windows of 15 s, so month-to-date and the forecast have data within seconds
+        config["cost"] = {**config["cost"], "resolution": "15s", "forecast_min_elapsed": "1s"}
+        # the recording rules the SLO panels read (the 30d window), evaluated every second here,
+        # and the cost rules the cost board reads
+        rules_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        rules = rules_dir / "recording.rules.yaml"
         rules.write_text(yaml.safe_dump({"groups": recording_groups(config)}))
-        prom = stack.enter_context(PrometheusServer(targets, rule_files=[str(rules)], scrape_interval="2s"))
+        cost_rules = rules_dir / "cost.rules.yaml"
+        cost_rules.write_text(cost.render(config)[cost.RULE_FILE])
+        prom = stack.enter_context(PrometheusServer(targets, rule_files=[str(rules), str(cost_rules)],
+                                                    scrape_interval="2s"))
         wait_for(prom.targets_up, 90, 0.5, what="every scrape target up")
         ready = {
             "postgres": f'count(pg_tenant_schema_size_bytes{{tenant_id=~"{TENANT_REGEX}"}}) == 3',
@@ -234,6 +243,7 @@ def live() -> Iterator[dict[str, Any]]:
         if app_url:
             time.sleep(2)
             traffic(app_url)  # a second burst, so rates over the window are non-zero
+            prom.wait_query(f'count({MONTH_TO_DATE}{{tenant_id=~"{TENANT_REGEX}"}}) == 3', timeout=90)
         time.sleep(3)
         yield {"prom": prom, "sources": sources, "config": config}
         for conn in held:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from generators.alerts.recording import recording_groups
+from generators.cost.rules import recorded_labels as cost_recorded_labels
 from generators.dashboards import provisioning
 from generators.dashboards.boards import MODULES
 from generators.dashboards.builder import Board, build
@@ -19,6 +20,7 @@ from generators.dashboards.checks import lint_files
 from generators.dashboards.normalize import dumps
 from generators.dashboards.promql import metric_names
 from obsbundle.catalog import Catalog, Metric, catalog_for
+from obsbundle.cost.model import cost_model
 
 OUTPUT_DIR = "dashboards"
 
@@ -59,6 +61,10 @@ def dashboard_catalog(config: Mapping[str, Any]) -> Catalog:
                               if base.series(m) is not None})
             recorded.append(Metric(name=rule["record"], type="gauge", help=f"Recording rule: {rule['expr']}",
                                    labels=labels, source=sources[0] if sources else "prometheus"))
+    model = cost_model(config)
+    recorded += [Metric(name=name, type="gauge", help="Recording rule of the cost model (docs/cost.md).",
+                        labels=labels, source="cost")
+                 for name, labels in cost_recorded_labels(model).items()]
     return base.extended(recorded)
 
 
