@@ -132,6 +132,8 @@ def rule_problems(config: Mapping[str, Any], files: Mapping[str, str]) -> list[s
                     if not notes.get(key):
                         problems.append(f"{where}: annotation {key} missing")
                 for key, text in notes.items():
+                    if " query `" in text:  # the generated tests take its expected text from the fixture
+                        continue
                     for bad in unsupported_templates(text):
                         problems.append(f"{where}: annotation {key} uses {bad} (tests can't predict it)")
                 runbook = notes.get("runbook_url", "")
@@ -158,6 +160,8 @@ def coverage_problems(rules: list[AlertRule], files: Mapping[str, str]) -> list[
     problems = []
     for rule in rules:
         key = (rule.name, rule.severity)
+        if rule.always and key in fired:
+            continue
         if key not in fired:
             problems.append(f"alerts/tests: no test where {rule.name} ({rule.severity}) fires")
         if key not in silent:
