@@ -24,7 +24,6 @@ TEMPORAL = {"server": "main", "tenant_id": "_shared"}
 QUEUE = {"server": "main", "tenant_id": "acme", "task_queue": "tenant-acme-agents"}
 HOST = {"instance": "db-1:9100"}
 FILESYSTEM = {"instance": "db-1:9100", "mountpoint": "/var/lib/postgresql"}
-TARGET = {"job": "postgres", "instance": "127.0.0.1:9187"}
 PROBE = {"probe": "api-health", "tenant_id": "acme"}
 COLLECTOR = {"exporter": "postgres", "server": "main", "collector": "activity"}
 EXPORTER = {"exporter": "redis", "server": "cache"}
@@ -117,7 +116,7 @@ class Builder:
     def burn_rate(self, *, name: str, kind: str, series: Callable[[str], str], budget: float, fixture: FixtureFn,
                   low_traffic: FixtureFn, objective: str) -> None:
         """Multi-window multi-burn-rate (SRE workbook): one rule per severity, the tiers of that severity
-        joined with `or`, guarded by the tenant's request rate over the longest window."""
+        joined with `or`, guarded by the tenant's request rate over the shortest window."""
         slo = self.config["slo"]
         tiers: dict[str, list[Mapping[str, Any]]] = {}
         for tier in slo["burn_rates"]:
@@ -132,12 +131,13 @@ class Builder:
                 f = num(float(tier["factor"]))
                 extra += (f" or {series(tier['long'])}{{{REAL}}} / {b} > {f}"
                           f" and {series(tier['short'])}{{{REAL}}} / {b} > {f}")
-            longest = max((t["long"] for t in members), key=parse_duration)
+            # traffic now (the shortest window): a tenant gone quiet stops paging with its last errors
+            shortest = min((t["short"] for t in members), key=parse_duration)
             windows = ", ".join(f"{float(t['factor']):g}x over {t['long']} and {t['short']}" for t in members)
             self.add(AlertRule(
                 name=name, component="slo", severity=severity,
                 value=f"{series(first['long'])}{{{REAL}}} / {b}", op=">", threshold=factor, extra=extra,
-                guard=f"and on (tenant_id) {rec.requests_rate(longest)} >= {num(self.minimum('min_request_rate'))}",
+                guard=f"and on (tenant_id) {rec.requests_rate(shortest)} >= {num(self.minimum('min_request_rate'))}",
                 for_seconds=min(self.for_seconds(t["for"]) for t in members),
                 summary=f"{WHO} is burning its {kind} error budget too fast",
                 description=(f"{WHO}: the {kind} SLO ({objective} over {slo['window']}) is burning at "
@@ -718,22 +718,13 @@ def _probes(b: Builder) -> None:
 
 def _exporter(b: Builder) -> None:
     b.threshold(
-        key="target_down", name="TargetDown", component="exporter", value="min by (job, instance) (up)", op="<",
-        sample=TARGET,
-        summary="Prometheus cannot scrape {{ $labels.job }} target {{ $labels.instance }}",
-        description="Scrapes of {{ $labels.instance }} (job {{ $labels.job }}) have failed for <FOR>: "
-                    "its metrics and alerts are blind for every tenant.",
-        title="Target down", fixture=fx.gauge("up"), fire_level=lambda t, f: 0, quiet_level=lambda t, f: 1,
-        notes={"tenants_affected": "all tenants (monitoring of {{ $labels.job }} blind)"},
-    )
-    b.threshold(
-        key="target_down_share", name="TargetsDownShare", component="exporter",
+        key="target_down_share", name="TargetDown", component="exporter",
         value="1 - avg by (job) (up)", op=">=", sample=JOB,
         summary="Prometheus cannot scrape many {{ $labels.job }} targets",
         description=(f"{VALUE} of the targets of job {{{{ $labels.job }}}} have failed their scrapes "
                      "(<SEV> at <T> or more for <FOR>; one target down during a deploy does not count): "
                      "their figures for every tenant are missing."),
-        title="Targets down share", fixture=fx.targets_down("up"), unit="ratio",
+        title="Target down", fixture=fx.targets_down("up"), unit="ratio",
         fire_level=lambda t, f: 0.75, quiet_level=lambda t, f: 0.25,
         notes={"tenants_affected": "all tenants (monitoring of {{ $labels.job }} blind)"},
     )
