@@ -92,11 +92,12 @@ class Builder:
 
     def down(self, *, key: str, name: str, component: str, metric: str, sample: Mapping[str, str],
              summary: str, description: str, title: str, extra_series: FixtureFn | None = None,
-             **kwargs: Any) -> None:
+             matcher: str = "", **kwargs: Any) -> None:
         """A 0/1 health gauge (`*_up`, `*_success`) below 1."""
         by = ", ".join(sample)
+        metric_selector = f"{metric}{{{matcher}}}" if matcher else metric
         fixture = fx.gauge(metric) if extra_series is None else fx.combine(fx.gauge(metric), extra_series)
-        self.threshold(key=key, name=name, component=component, value=f"min by ({by}) ({metric})", op="<",
+        self.threshold(key=key, name=name, component=component, value=f"min by ({by}) ({metric_selector})", op="<",
                        sample=sample, summary=summary, description=description, title=title, fixture=fixture,
                        fire_level=lambda t, f: 0, quiet_level=lambda t, f: 1, **kwargs)
 
@@ -251,7 +252,7 @@ def _platform(b: Builder) -> None:
     factor = num(float(slow["factor"]))
     burning = (f"({rec.error_ratio(slow['long'])}{{{REAL}}} / {budget} > {factor} and on (tenant_id) "
                f"{rec.error_ratio(slow['short'])} / {budget} > {factor} and on (tenant_id) "
-               f"{rec.requests_rate(slow['long'])} >= {num(b.minimum('min_request_rate'))})")
+               f"{rec.requests_rate(slow['short'])} >= {num(b.minimum('min_request_rate'))})")
     b.threshold(
         key="tenants_burning_budget", name="TenantsBurningErrorBudget", component="platform",
         value=f"count({burning})", op=">=", sample={},
@@ -652,14 +653,14 @@ def _kubernetes(b: Builder) -> None:
     pod = {"tenants_affected": "all tenants served by {{ $labels.pod }}"}
     b.threshold(
         key="container_restarts_per_hour", name="ContainerRestarting", component="kubernetes",
-        value=f"sum by ({keys}) (rate(kube_pod_container_status_restarts_total[15m])) * 3600", op=">",
+        value=f"sum by ({keys}) (rate(kube_pod_container_status_restarts_total[5m])) * 3600", op=">",
         sample=CONTAINER,
         summary="Container {{ $labels.container }} of {{ $labels.pod }} keeps restarting (all tenants it serves)",
         description=(f"{{{{ $labels.namespace }}}}/{{{{ $labels.pod }}}} container {{{{ $labels.container }}}} restarts "
-                     f"{VALUE} times per hour over 15m (<SEV> above <T> for <FOR>)."),
+                     f"{VALUE} times per hour over 5m (<SEV> above <T> for <FOR>)."),
         title="Container restarting",
         fixture=fx.counter_rate("kube_pod_container_status_restarts_total", scale=3600),
-        unit="", notes=pod,
+        unit="", notes=pod, fire_level=lambda t, f: t * 2,
     )
     b.threshold(
         key="container_oom_killed", name="ContainerOomKilled", component="kubernetes",
@@ -704,11 +705,11 @@ def _probes(b: Builder) -> None:
         summary="Uptime probe {{ $labels.probe }} fails for tenant {{ $labels.tenant_id }}",
         description="The uptime check {{ $labels.probe }} of tenant {{ $labels.tenant_id }} has failed for <FOR>; "
                     "see probe_failure_info for the reason.",
-        title="Probe failing",
+        title="Probe failing", matcher=REAL,
     )
     b.threshold(
         key="cert_expiry_days", name="ProbeCertificateExpiry", component="probes",
-        value="min by (probe, tenant_id) (probe_tls_cert_expiry_days)", op="<", sample=PROBE,
+        value=f"min by (probe, tenant_id) (probe_tls_cert_expiry_days{{{REAL}}})", op="<", sample=PROBE,
         summary="TLS certificate of {{ $labels.probe }} expires soon (tenant {{ $labels.tenant_id }})",
         description=(f"The certificate served to probe {{{{ $labels.probe }}}} of tenant {{{{ $labels.tenant_id }}}} "
                      f"expires in {VALUE} days (<SEV> below <T>)."),

@@ -96,11 +96,12 @@ def _yaml(files: Mapping[str, str], path: str) -> Any:
         return {"__error__": str(exc).splitlines()[0]}
 
 
-def _runbook_anchors() -> set[str]:
+def _runbook_anchors() -> set[str] | None:
+    """Section anchors of docs/runbooks.md; None when the file is missing (a problem, not a pass)."""
     from generators.alerts.model import anchor
 
     if not RUNBOOKS.exists():
-        return set()
+        return None
     return {anchor(m) for m in re.findall(r"^#{2,3} (.+?)\s*$", RUNBOOKS.read_text(encoding="utf-8"), re.M)}
 
 
@@ -111,9 +112,12 @@ def rule_problems(config: Mapping[str, Any], files: Mapping[str, str]) -> list[s
     recorded = {r["record"] for d in docs.values() for g in d.get("groups", []) for r in g["rules"] if "record" in r}
     anchors = _runbook_anchors()
     base = config["alerting"]["runbook_base_url"]
+    problems: list[str] = []
+    if anchors is None:
+        problems.append(f"{RUNBOOKS}: missing; every alert's runbook_url needs its section there")
+        anchors = set()
     uids = {json_uid for p, text in files.items() if p.startswith("dashboards/") and p.endswith(".json")
             for json_uid in re.findall(r'^  "uid": "([^"]+)"', text, re.M)}
-    problems = []
     for path, doc in docs.items():
         if "__error__" in doc:
             problems.append(f"{path}: not YAML: {doc['__error__']}")
@@ -137,7 +141,7 @@ def rule_problems(config: Mapping[str, Any], files: Mapping[str, str]) -> list[s
                     for bad in unsupported_templates(text):
                         problems.append(f"{where}: annotation {key} uses {bad} (tests can't predict it)")
                 runbook = notes.get("runbook_url", "")
-                if not runbook.startswith(base + "#") or (anchors and runbook.split("#", 1)[1] not in anchors):
+                if not runbook.startswith(base + "#") or runbook.split("#", 1)[1] not in anchors:
                     problems.append(f"{where}: runbook_url {runbook} has no section in docs/runbooks.md")
                 uid = notes.get("dashboard_url", "").split("?")[0].rstrip("/").rsplit("/", 1)[-1]
                 if uids and uid not in uids:
@@ -188,11 +192,11 @@ def config_problems(config: Mapping[str, Any], files: Mapping[str, str]) -> list
 
 
 def tool_problems(files: Mapping[str, str]) -> list[str]:
-    """promtool check rules, promtool test rules and amtool check-config, when installed."""
+    """promtool check rules, promtool test rules and amtool check-config; a missing tool is a problem."""
     promtool, amtool = shutil.which("promtool"), shutil.which("amtool")
-    if not (promtool or amtool):
-        return []
-    problems = []
+    problems = [f"{tool}: not installed (Debian {package}); the generated rules and routing are unchecked"
+                for tool, found, package in (("promtool", promtool, "prometheus"),
+                                             ("amtool", amtool, "prometheus-alertmanager")) if not found]
     with tempfile.TemporaryDirectory(prefix="obsbundle-alerts-lint-") as tmp:
         root = Path(tmp)
         for path, text in files.items():
@@ -226,3 +230,15 @@ def _run_tool(cmd: list[str], cwd: Path) -> str | None:
     output = (done.stdout + done.stderr).strip().splitlines()
     detail = "; ".join(line.strip() for line in output if line.strip())[:4000]
     return f"{what} failed: {detail}"
+
+
+# The packaged example values: links built from them lead nowhere.
+EXAMPLE_URLS = {"alerting.runbook_base_url": "https://github.com/example/", "dashboards.grafana_url": "http://grafana.local"}
+
+
+def placeholder_warnings(config: Mapping[str, Any]) -> list[str]:
+    """Settings still at the packaged example (warned by `obsbundle check`, not failed)."""
+    values = {"alerting.runbook_base_url": config["alerting"]["runbook_base_url"],
+              "dashboards.grafana_url": config["dashboards"]["grafana_url"]}
+    return [f"{key} is still the example value {values[key]}: alert links will not open"
+            for key, prefix in EXAMPLE_URLS.items() if values[key].startswith(prefix)]
