@@ -62,6 +62,12 @@ def annotations(config: Mapping[str, Any], rule: AlertRule) -> dict[str, str]:
     }
     if rule.scope_label == "tenant":
         notes["tenants_affected"] = "{{ $labels.tenant_id }}"
+    elif "server" in rule.sample_labels:
+        notes["tenants_affected"] = "all tenants on {{ $labels.server }}"
+    elif "instance" in rule.sample_labels:
+        notes["tenants_affected"] = "all tenants on host {{ $labels.instance }}"
+    else:
+        notes["tenants_affected"] = "all tenants"
     return {**notes, **rule.notes}
 
 
