@@ -221,7 +221,8 @@ def test_secrets_only_by_file_and_every_receiver_sends_resolved() -> None:
             ["server"]) in inhibit
     assert (['alertname="ApiErrorsAcrossTenants"'],
             ['alertname=~"TenantErrorRatioHigh|TenantAvailabilityBudgetBurn|TenantsBurningErrorBudget"'], []) in inhibit
-    assert (['alertname="TenantAvailabilityBudgetBurn"'], ['alertname="TenantErrorRatioHigh"'], ["tenant_id"]) in inhibit
+    assert (['alertname="TenantAvailabilityBudgetBurn"'], ['alertname="TenantErrorRatioHigh"'],
+            ["tenant_id"]) in inhibit
     warning = next(r for r in am["receivers"] if r["name"] == "warning-email-slack")
     assert warning["email_configs"][0]["auth_password_file"] == "/etc/alertmanager/secrets/smtp_password"
     assert "auth_password" not in warning["email_configs"][0]

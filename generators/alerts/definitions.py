@@ -143,7 +143,8 @@ class Builder:
                 summary=f"{WHO} is burning its {kind} error budget too fast",
                 description=(f"{WHO}: the {kind} SLO ({objective} over {slo['window']}) is burning at "
                              f"{VALUE}x the sustainable rate ({severity} when {windows}); at "
-                             f"{factor:g}x the {slo['window']} budget is gone in {_exhaustion(slo['window'], factor)}."),
+                             f"{factor:g}x the {slo['window']} budget is gone in "
+                             f"{_exhaustion(slo['window'], factor)}."),
                 title=f"Tenant {kind} error budget burn", runbook=anchor(name), dashboard=DASHBOARDS["slo"],
                 fixture=fixture, low_traffic=low_traffic, sample_labels=dict(TENANT), labels={"slo": kind},
             ))
@@ -344,7 +345,8 @@ def _postgres(b: Builder) -> None:
         key="pg_connection_saturation_ratio", name="PgbouncerPoolSaturation", component="postgres",
         value=f"max by (server, tenant_id) (pgbouncer_pool_saturation_ratio{{{REAL}}})", op=">", sample=PG_TENANT,
         summary=f"PgBouncer pool for {WHO} is saturated",
-        description=f"PgBouncer pool for {WHO} on {{{{ $labels.server }}}} is {VALUE} used (<SEV> above <T> for <FOR>).",
+        description=(f"PgBouncer pool for {WHO} on {{{{ $labels.server }}}} is {VALUE} used "
+                     "(<SEV> above <T> for <FOR>)."),
         title="Pgbouncer pool saturation", fixture=fx.gauge("pgbouncer_pool_saturation_ratio"), unit="ratio",
     )
     b.threshold(
@@ -656,7 +658,7 @@ def _kubernetes(b: Builder) -> None:
         value=f"sum by ({keys}) (rate(kube_pod_container_status_restarts_total[5m])) * 3600", op=">",
         sample=CONTAINER,
         summary="Container {{ $labels.container }} of {{ $labels.pod }} keeps restarting (all tenants it serves)",
-        description=(f"{{{{ $labels.namespace }}}}/{{{{ $labels.pod }}}} container {{{{ $labels.container }}}} restarts "
+        description=("{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} restarts "
                      f"{VALUE} times per hour over 5m (<SEV> above <T> for <FOR>)."),
         title="Container restarting",
         fixture=fx.counter_rate("kube_pod_container_status_restarts_total", scale=3600),
@@ -754,8 +756,9 @@ def _exporter(b: Builder) -> None:
         value="sum by (exporter, server) (rate(obsbundle_tenants_overflowed_total[10m])) * 60", op=">",
         sample=EXPORTER,
         summary="The {{ $labels.exporter }} exporter hit tenancy.max_tenants",
-        description=(f"The {{{{ $labels.exporter }}}} exporter for {{{{ $labels.server }}}} attributes {VALUE} names per "
-                     "minute to tenant_id=_overflow (<SEV>, for <FOR>): tenants past the cap are lumped together, not "
+        description=("The {{ $labels.exporter }} exporter for {{ $labels.server }} attributes "
+                     f"{VALUE} names per minute to tenant_id=_overflow (<SEV>, for <FOR>): tenants past the cap "
+                     "are lumped together, not "
                      "all tenants are told apart. Raise tenancy.max_tenants or fix the tenancy rules."),
         title="Tenant cardinality overflow", fixture=fx.counter_rate("obsbundle_tenants_overflowed_total", scale=60),
         unit="per_minute", fire_level=lambda t, f: t + 1, quiet_level=lambda t, f: 0,

@@ -128,7 +128,8 @@ healthy ones gives **1 page** naming it; a trickle tenant (0.05 req/s, 100% 5xx)
 
 ## Routing and escalation
 
-- **critical** -> PagerDuty (Events v2, `severity` = the alert's severity) and Slack `{config['alerting']['slack']['critical_channel']}`;
+- **critical** -> PagerDuty (Events v2, `severity` = the alert's severity) and Slack \
+`{config['alerting']['slack']['critical_channel']}`;
   Alertmanager re-notifies an unresolved page every `alerting.pagerduty.repeat_interval`
   ({config['alerting']['pagerduty']['repeat_interval']}), and PagerDuty's escalation policy escalates an unacknowledged
   incident to the next on-call level; a resolved alert resolves the incident (same dedup key).
