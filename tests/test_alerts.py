@@ -176,9 +176,10 @@ def test_lint_refuses_unknown_metrics_bad_labels_and_misused_functions(cfg: dict
         "pg_connections_total is neither a catalog metric nor a recording rule"]
     assert expression_problems('redis_up{instance="x",shard="1"} == 0', catalog, set()) == [
         "redis_up has no label shard"]
-    assert expression_problems("rate(redis_up[5m])", catalog, set()) == ["rate() of gauge redis_up"]
+    assert expression_problems("rate(redis_up[5m])", catalog, set()) == [
+        "rate() on redis_up, a gauge: only counters and histogram series"]
     assert expression_problems("deriv(redis_evicted_keys_total[5m])", catalog, set()) == [
-        "deriv() of counter redis_evicted_keys_total"]
+        "deriv() on redis_evicted_keys_total, a counter: use rate()/increase()"]
     assert expression_problems("tenant:x:ratio > 1", catalog, {"tenant:x:ratio"}) == []
 
 

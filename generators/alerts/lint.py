@@ -13,80 +13,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import promql_parser as pp
 import yaml
 
 from generators.alerts.alertmanager import CONFIG_FILE
 from generators.alerts.model import SEVERITIES, AlertRule, unsupported_templates
-from generators.promql_ast import walk
-from obsbundle.catalog import Catalog, catalog_for
+from generators.promql_lint import expression_problems
+from obsbundle.catalog import catalog_for
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "docs" / "runbooks.md"
-COUNTER_FUNCTIONS = frozenset({"rate", "irate", "increase", "resets"})
-GAUGE_FUNCTIONS = frozenset({"deriv", "delta", "idelta", "predict_linear"})
-SCRAPE_LABELS = frozenset({"instance", "job"})
 INLINE_SECRETS = re.compile(r"^[\s-]*(api_url|routing_key|service_key|auth_password|bearer_token):", re.M)
 TOOL_TIMEOUT = 120
 
 
-
-
-def _selector(node: object) -> pp.VectorSelector | None:
-    if isinstance(node, pp.MatrixSelector):
-        return node.vector_selector
-    return node if isinstance(node, pp.VectorSelector) else None
-
-
-def _labels_under(node: object, catalog: Catalog, recorded: set[str]) -> set[str] | None:
-    """Labels the series under `node` can carry; None when a recording rule (unknown labels) is there."""
-    labels = set(SCRAPE_LABELS)
-    for child in walk(node):
-        if isinstance(child, pp.VectorSelector):
-            metric = catalog.series(child.name) if child.name not in recorded else None
-            if metric is None:
-                return None
-            labels |= set(metric.labels) | ({"le"} if child.name.endswith("_bucket") else set())
-    return labels
-
-
-def expression_problems(expr: str, catalog: Catalog, recorded: set[str]) -> list[str]:
-    """Unknown metrics, matchers on labels the metric lacks, rate() of gauges, deriv() of counters."""
-    try:
-        tree = pp.parse(expr)
-    except (ValueError, RuntimeError) as exc:
-        return [f"does not parse ({str(exc).splitlines()[0]})"]
-    problems = []
-    for node in walk(tree):
-        if isinstance(node, pp.AggregateExpr) and node.modifier is not None \
-                and node.modifier.type == pp.AggModifierType.By:
-            available = _labels_under(node.expr, catalog, recorded)
-            missing = [label for label in node.modifier.labels if available is not None and label not in available]
-            if missing:
-                problems.append(f"aggregates by {', '.join(missing)}, which no metric under it has")
-        if isinstance(node, pp.VectorSelector):
-            if node.name in recorded:
-                continue
-            metric = catalog.series(node.name)
-            if metric is None:
-                problems.append(f"{node.name} is neither a catalog metric nor a recording rule")
-                continue
-            allowed = {*metric.labels, *SCRAPE_LABELS, "__name__"}
-            if node.name.endswith("_bucket"):
-                allowed.add("le")
-            for matcher in node.matchers.matchers:
-                if matcher.name not in allowed:
-                    problems.append(f"{node.name} has no label {matcher.name}")
-        elif isinstance(node, pp.Call) and node.func.name in COUNTER_FUNCTIONS | GAUGE_FUNCTIONS:
-            sel = next((s for a in node.args if (s := _selector(a)) is not None), None)
-            metric = catalog.series(sel.name) if sel is not None and sel.name else None
-            if metric is None:
-                continue
-            counterish = metric.type == "counter" or metric.type == "histogram"
-            if node.func.name in COUNTER_FUNCTIONS and not counterish:
-                problems.append(f"{node.func.name}() of {metric.type} {sel.name}")
-            if node.func.name in GAUGE_FUNCTIONS and counterish:
-                problems.append(f"{node.func.name}() of {metric.type} {sel.name}")
-    return problems
 
 
 def _yaml(files: Mapping[str, str], path: str) -> Any:

@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from generators.dashboards import promql
+from generators import promql_lint as promql
 from generators.dashboards.normalize import DASHBOARD_LEGACY, SCHEMA_VERSION
 from obsbundle.catalog import Catalog
 
