@@ -162,14 +162,17 @@ Plain Prometheus and Alertmanager:
    `promtool check rules alerts/rules/*.yaml && promtool test rules alerts/tests/*.yaml`.
 2. Install `alerts/alertmanager.yml` with `alerts/templates/` beside it (template paths are relative
    to the config file). Write the Slack webhook URL to `{config['alerting']['slack']['api_url_file']}`
-   and the PagerDuty routing key to `{config['alerting']['pagerduty']['routing_key_file']}` (mode 0600,
-   owned by the alertmanager user); they never appear in the generated config. Validate with
+   the PagerDuty routing key to `{config['alerting']['pagerduty']['routing_key_file']}`, the SMTP password to
+   `{config['alerting']['email'].get('auth_password_file')}` and the dead man's switch URL to
+   `{config['alerting']['watchdog']['url_file']}` (mode 0600, owned by the alertmanager user); they never
+   appear in the generated config. Validate with
    `amtool check-config alerts/alertmanager.yml`, then try routes:
    `amtool config routes test --config.file alerts/alertmanager.yml severity=critical tenant_id=acme`.
 3. Reload both (`SIGHUP` or `POST /-/reload`).
 
 Prometheus Operator / kube-prometheus-stack: `kubectl apply -f alerts/kubernetes/prometheusrule.yaml`
-(make the labels match your Prometheus's `ruleSelector`), and load `alertmanager.yml` plus the
+(its labels come from `alerting.prometheus_rule_labels`, default `release: kube-prometheus-stack`:
+match your Prometheus's `ruleSelector`), and load `alertmanager.yml` plus the
 template as the Alertmanager config secret, mounting the two secret files at the paths above.
 
 ## Alert reference
