@@ -121,8 +121,12 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     from generators import check_all
+    from generators.alerts import placeholder_warnings
 
-    problems = check_all(config.load(args.config), Path(args.output_dir))
+    cfg = config.load(args.config)
+    for warning in placeholder_warnings(cfg):
+        print(f"warning: {warning}", file=sys.stderr)
+    problems = check_all(cfg, Path(args.output_dir))
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

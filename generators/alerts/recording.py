@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from generators.alerts.fixtures import le_matcher
+from generators.queries import error_ratio as error_ratio_query
+from generators.queries import le_matcher
 
 SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 REQUESTS = "http_server_requests_total"
 DURATION = "http_server_request_duration_seconds"
-ERROR_SELECTOR = 'status_class="5xx"'
+ALL_TENANTS = 'tenant_id!=""'  # every series: the recorded ratios keep pseudo-tenants, alerts drop them
 
 
 def requests_rate(window: str) -> str:
@@ -40,9 +41,7 @@ def recording_groups(config: Mapping[str, Any]) -> list[dict[str, Any]]:
             {"record": requests_rate(window),
              "expr": f"sum by (tenant_id) (rate({REQUESTS}[{window}]))"},
             {"record": error_ratio(window),
-             "expr": (f"sum by (tenant_id) (rate({REQUESTS}{{{ERROR_SELECTOR}}}[{window}]))"
-                      f" / sum by (tenant_id) (rate({REQUESTS}[{window}]))"
-                      f" or 0 * sum by (tenant_id) (rate({REQUESTS}[{window}]))")},
+             "expr": error_ratio_query("tenant_id", selector=ALL_TENANTS, window=window)},
             {"record": slow_ratio(window),
              "expr": (f"1 - sum by (tenant_id) (rate({DURATION}_bucket{{{le}}}[{window}]))"
                       f" / sum by (tenant_id) (rate({DURATION}_count[{window}]))")},

@@ -18,7 +18,7 @@ from generators.dashboards.boards import MODULES
 from generators.dashboards.builder import Board, build
 from generators.dashboards.checks import lint_files
 from generators.dashboards.normalize import dumps
-from generators.dashboards.promql import metric_names
+from generators.promql_lint import metric_names
 from obsbundle.catalog import Catalog, Metric, catalog_for
 from obsbundle.cost.model import cost_model
 

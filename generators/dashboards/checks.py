@@ -26,7 +26,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from generators.dashboards import promql
+from generators import promql_lint as promql
 from generators.dashboards.normalize import DASHBOARD_LEGACY, SCHEMA_VERSION
 from generators.dashboards.roundtrip import roundtrip_errors
 from obsbundle.catalog import Catalog

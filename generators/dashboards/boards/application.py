@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from generators.dashboards.builder import Board, Q, stat, thresholds, timeseries
-from generators.dashboards.queries import (
+from generators.queries import (
     DURATION,
     INFERENCE,
     REQUESTS,

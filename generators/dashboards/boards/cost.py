@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from generators.dashboards.builder import Board, Q, Thresholds, stat, table, timeseries
-from generators.dashboards.queries import REQUESTS, TENANT
+from generators.queries import REQUESTS, TENANT
 from obsbundle.cost.model import (
     BUDGET,
     BUDGET_EXCEEDED,
@@ -68,7 +68,8 @@ def board(config: Mapping[str, Any]) -> Board:
                    Q(f"{BUDGET_USED}{{{TENANT}}}", "{{tenant_id}}"), unit="percentunit", th=BUDGET_TH, min=0),
         timeseries("Forecast over budget", "Month-end forecast over the budget: the warning fires past "
                    f"{model.forecast_ratio:g}.",
-                   Q(f"{FORECAST}{{{TENANT}}} / on(tenant_id) {BUDGET}{{{TENANT}}}", "{{tenant_id}}"), unit="percentunit",
+                   Q(f"{FORECAST}{{{TENANT}}} / on(tenant_id) {BUDGET}{{{TENANT}}}", "{{tenant_id}}"),
+                   unit="percentunit",
                    th=BUDGET_TH, min=0),
     ]
     return Board(

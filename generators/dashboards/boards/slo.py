@@ -8,7 +8,7 @@ from typing import Any
 from generators.alerts.recording import error_ratio as recorded_errors
 from generators.alerts.recording import probe_availability, requests_rate, slow_ratio
 from generators.dashboards.builder import Board, Q, Thresholds, stat, timeseries
-from generators.dashboards.queries import DURATION, REQUESTS, TENANT, error_ratio, le_matcher, rate
+from generators.queries import DURATION, REQUESTS, TENANT, error_ratio, le_matcher, rate
 
 # Burn rate 1 spends the budget exactly over the SLO window; 14.4 is the fast-burn factor of the
 # multiwindow alerting scheme (2% of a 30-day budget in one hour).

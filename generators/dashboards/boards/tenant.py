@@ -7,7 +7,7 @@ from typing import Any
 
 from generators.dashboards.boards.temporal import failure_ratio
 from generators.dashboards.builder import Board, Q, thresholds, timeseries
-from generators.dashboards.queries import DURATION, REQUESTS, TENANT, cache_hit_ratio, error_ratio, quantile, rate
+from generators.queries import DURATION, REQUESTS, TENANT, cache_hit_ratio, error_ratio, quantile, rate
 
 # Tenants known to any source, so a tenant with data only in PostgreSQL still appears.
 TENANT_SOURCES = ("http_server_requests_total|pg_tenant_schema_size_bytes|redis_tenant_keys"
