@@ -135,6 +135,12 @@ class ScrapeRunner:
                     log.debug("closing %s failed: %s", state.collector.name, error_code(exc))
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def failing_collectors(self) -> list[str]:
+        """`collector/server (code)` for each collector whose last run failed, for /-/ready."""
+        return [
+            f"{s.collector.name}/{s.collector.server} ({s.last_code})" for s in self._states if not s.last_success
+        ]
+
     # -- scraping ----------------------------------------------------------------------------
 
     def scrape(self) -> list[Family]:

@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="host:port to listen on (default: from config exporter.listen_addresses)")
     exp.add_argument("--web.telemetry-path", dest="telemetry_path", default="/metrics",
                      help="path under which to expose metrics (default: %(default)s)")
+    exp.add_argument("--web.config.file", dest="web_config_file", default=None,
+                     help="exporter-toolkit web config (TLS, basic auth); default: plain HTTP")
     exp.add_argument("--scrape-timeout", default=None,
                      help="deadline for one scrape, e.g. 10s (default: config exporter.scrape_timeout)")
     exp.add_argument("--log.level", dest="log_level", default="info",
@@ -65,6 +67,7 @@ def _exporter_kinds() -> list[str]:
 
 def run_exporter(args: argparse.Namespace) -> int:
     from exporters.http import ExporterServer
+    from exporters.webconfig import load_web_config
     from exporters.runtime import ScrapeRunner
     from obsbundle.catalog import catalog_for
 
@@ -79,8 +82,11 @@ def run_exporter(args: argparse.Namespace) -> int:
     listen = args.listen_address or cfg["exporter"]["listen_addresses"].get(args.kind)
     if not listen:
         raise ObsbundleError(f"exporter {args.kind}: no --web.listen-address given")
+    web_config = load_web_config(args.web_config_file)
+    if web_config.tls:
+        web_config.ssl_context()  # a bad certificate or key fails here, in one line, before serving
     runner = ScrapeRunner(args.kind, collectors, catalog_for(cfg), timeout, resolvers)
-    server = ExporterServer(runner, listen, args.telemetry_path)
+    server = ExporterServer(runner, listen, args.telemetry_path, web_config)
 
     def stop(signum: int, _frame: object) -> None:
         log.info("received signal %d, shutting down", signum)

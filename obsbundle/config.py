@@ -165,15 +165,42 @@ def defaults() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
-def parse(text: str, source: str = "<config>", environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Parse, expand, merge over defaults and validate a config document."""
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping key given twice (YAML says keys are unique; PyYAML
+    silently keeps the last one). Merge keys (`<<`) may still be overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # an unhashable key: SafeConstructor reports it
+            if duplicate:  # the key itself is not echoed: it may be an API key
+                raise yaml.constructor.ConstructorError(
+                    None, None, "duplicate key (already given earlier in this mapping)", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep)
+
+
+def safe_load_unique(text: str, source: str = "<config>") -> Any:
+    """yaml.safe_load that rejects duplicate keys; errors are one-line ConfigErrors with the position."""
     try:
-        raw = yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{source}:{where}: {problem}") from None
+
+
+def parse(text: str, source: str = "<config>", environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Parse, expand, merge over defaults and validate a config document."""
+    raw = safe_load_unique(text, source)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
