@@ -218,14 +218,14 @@ async def _respond(
 class _Config(HypercornConfig):
     """Hypercorn settings with our own pre-bound socket and SSLContext."""
 
-    def __init__(self, sock: socket.socket, web: WebConfig) -> None:
+    def __init__(self, sock: socket.socket, web: WebConfig, idle_timeout: float) -> None:
         super().__init__()
         self._sock = sock
         self._web = web
         self.backlog = BACKLOG
-        self.keep_alive_timeout = IDLE_TIMEOUT
+        self.keep_alive_timeout = idle_timeout
         self.read_timeout = int(READ_TIMEOUT)
-        self.ssl_handshake_timeout = IDLE_TIMEOUT
+        self.ssl_handshake_timeout = idle_timeout
         self.h11_max_incomplete_size = 16 * 1024
         self.accesslog = None
         self.errorlog = logging.getLogger("obsbundle.http.server")
@@ -253,6 +253,7 @@ class ExporterServer:
         telemetry_path: str = "/metrics",
         web_config: WebConfig | None = None,
         workers: int = WORKERS,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         if not telemetry_path.startswith("/"):
             raise ObsbundleError(f"--web.telemetry-path {telemetry_path!r}: must start with /")
@@ -275,7 +276,7 @@ class ExporterServer:
         self.workers = workers
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="http")
         self.app = ExporterApp(runner, telemetry_path, self.pool, self.web)
-        self._config = _Config(sock, self.web)
+        self._config = _Config(sock, self.web, idle_timeout)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._started = threading.Event()
