@@ -260,7 +260,9 @@ class PrometheusServer(Service):
         scrape_interval: str = "1s",
         evaluation_interval: str = "1s",
         metrics_path: dict[str, str] | None = None,
+        job_settings: dict[str, dict[str, Any]] | None = None,
     ) -> None:
+        """`job_settings` adds scrape_config keys per job (scheme, basic_auth, tls_config...)."""
         self.port = free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="obsbundle-prom-"))
         cfg: dict[str, Any] = {
@@ -268,7 +270,8 @@ class PrometheusServer(Service):
                        "evaluation_interval": evaluation_interval},
             "scrape_configs": [
                 {"job_name": job, "static_configs": [{"targets": addrs}],
-                 **({"metrics_path": metrics_path[job]} if metrics_path and job in metrics_path else {})}
+                 **({"metrics_path": metrics_path[job]} if metrics_path and job in metrics_path else {}),
+                 **(job_settings or {}).get(job, {})}
                 for job, addrs in targets.items()
             ],
         }
