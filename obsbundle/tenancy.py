@@ -25,22 +25,44 @@ OVERFLOW = "_overflow"
 RESERVED = frozenset({SHARED, UNASSIGNED, OVERFLOW})
 
 MAX_LENGTH = 63
+HASH_HEX = 16  # 64 bits: ~3e-10 chance of any accidental collision among 100,000 folded names
 _VALID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
+_FOLDED = re.compile(rf".*-[0-9a-f]{{{HASH_HEX}}}")
 _INVALID_RUN = re.compile(r"[^a-z0-9_.-]+")
 
 
-def normalize(raw: str) -> str:
-    """A safe, bounded, collision-free tenant id for a captured name.
-
-    Already-clean ids (lowercase ASCII letters, digits, `_.-`, first char alphanumeric, at most 63
-    chars) pass through unchanged. Anything else is folded to that alphabet and suffixed with a
-    hash of the original, so `Acme` and `acme` (or two 300-char names sharing a prefix) stay apart.
-    """
-    if _VALID.fullmatch(raw):
+def raw_bytes(raw: str | bytes) -> bytes:
+    """The bytes a name was made of: bytes as given; text as UTF-8, with surrogate escapes (how
+    non-UTF-8 Redis keys are decoded) turned back into their original bytes."""
+    if isinstance(raw, bytes):
         return raw
-    folded = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode("ascii").lower()
+    try:
+        return raw.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return raw.encode("utf-8", "surrogatepass")
+
+
+def normalize(raw: str | bytes) -> str:
+    """A safe, bounded tenant id for a captured name; distinct names never share one.
+
+    The scheme is injective by construction, with two disjoint kinds of output:
+
+    - pass-through: a name already in the label alphabet (lowercase ASCII letters, digits, `_.-`,
+      alphanumeric first, at most 63 chars) that does NOT end in `-` plus 16 hex digits is kept as is;
+    - folded: anything else becomes `<folded stem>-<16 hex digits of sha256(raw bytes)>`.
+
+    Every folded id ends in `-` plus 16 hex digits and no pass-through id does, so a clean name can
+    never equal another name's folded form (a clean name that looks folded is folded itself). Two
+    folded ids are equal only if 64-bit hashes of the original bytes are, so `Acme`/`acme`,
+    `\xff\xfe`/`\xfe\xff` and two 300-char names sharing a prefix stay apart.
+    """
+    data = raw_bytes(raw)
+    text = raw if isinstance(raw, str) else data.decode("utf-8", "surrogateescape")
+    if _VALID.fullmatch(text) and not _FOLDED.fullmatch(text):
+        return text
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
     folded = _INVALID_RUN.sub("_", folded).strip("_.-")
-    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    digest = hashlib.sha256(data).hexdigest()[:HASH_HEX]
     stem = folded[: MAX_LENGTH - len(digest) - 1].rstrip("_.-")
     return f"{stem}-{digest}" if stem else f"t-{digest}"
 

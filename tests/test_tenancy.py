@@ -75,8 +75,46 @@ def test_hostile_names_normalise_to_clean_bounded_ids(raw: str) -> None:
 
 
 def test_clean_ids_pass_through_unchanged() -> None:
-    for raw in ["acme", "a", "tenant-42", "acme_corp", "a.b", "x" * 63]:
+    for raw in ["acme", "a", "tenant-42", "acme_corp", "a.b", "x" * 63, "acme-37036cd8", "a-0123456789abcde"]:
         assert normalize(raw) == raw
+
+
+def test_folded_ids_carry_a_64_bit_hash_and_clean_names_that_look_folded_are_folded_too() -> None:
+    folded = normalize("Acme")
+    assert re.fullmatch(r"acme-[0-9a-f]{16}", folded)
+    assert normalize(folded) != folded  # a name spelled like another's folded form is folded itself
+    assert normalize(folded) != normalize("Acme")
+
+
+@pytest.mark.parametrize(("kind", "template", "rule"), [
+    ("key", "tenant:{}:session:1", r"^tenant:(?P<tenant>[^:]+):"),
+    ("schema", "tenant_{}", r"^tenant_(?P<tenant>.+)$"),  # quoted schema names keep their case
+    ("application_name", "tenant={};api", r"^tenant=(?P<tenant>[^;]+)"),
+])
+def test_a_clean_name_equal_to_another_names_folded_form_does_not_merge(kind: str, template: str, rule: str) -> None:
+    resolver = TenantResolver({kind: rule})
+    old_style = "acme-" + __import__("hashlib").sha256(b"Acme").hexdigest()[:8]  # the 32-bit scheme's form
+    new_style = normalize("Acme")
+    a = resolver.resolve(kind, template.format("Acme"))
+    assert a == new_style
+    for lookalike in (old_style, new_style):
+        assert resolver.resolve(kind, template.format(lookalike)) != a, lookalike
+
+
+def test_raw_bytes_are_hashed_not_replacement_characters() -> None:
+    assert normalize(b"\xff\xfe") != normalize(b"\xfe\xff")
+    assert normalize(b"\xff\xfe") == normalize(b"\xff\xfe".decode("utf-8", "surrogateescape"))
+    assert normalize(b"acme") == "acme"
+    assert normalize("café".encode()) == normalize("café")
+
+
+def test_non_utf8_redis_prefixes_resolve_to_distinct_tenants() -> None:
+    from collectors.redis.keyspace import _text
+
+    resolver = TenantResolver({"key": r"^tenant:(?P<tenant>[^:]+):"})
+    a = resolver.resolve("key", _text(b"tenant:\xff\xfe:k"))
+    b = resolver.resolve("key", _text(b"tenant:\xfe\xff:k"))
+    assert a != b and UNASSIGNED not in (a, b)
 
 
 @pytest.mark.parametrize(

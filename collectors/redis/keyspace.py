@@ -160,8 +160,8 @@ class PassResult:
 def _text(key: bytes) -> str:
     try:
         return key.decode()
-    except UnicodeDecodeError:
-        return key.decode("utf-8", "replace")
+    except UnicodeDecodeError:  # keep the bytes: normalize() hashes them back, so \xff\xfe != \xfe\xff
+        return key.decode("utf-8", "surrogateescape")
 
 
 class _Stopped(Exception):
