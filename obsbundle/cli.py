@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from obsbundle import __version__, config
-from obsbundle.errors import ObsbundleError
+from obsbundle.errors import ConfigError, ObsbundleError
 from obsbundle.secrets import scrub, setup_logging
 
 DEFAULT_CONFIG = os.environ.get("OBSBUNDLE_CONFIG", "obsbundle.yaml")
@@ -78,6 +78,11 @@ def run_exporter(args: argparse.Namespace) -> int:
     except ModuleNotFoundError:
         raise ObsbundleError(f"exporter {args.kind}: not available in this build") from None
     collectors, resolvers = module.build(cfg)
+    if args.scrape_timeout is not None:  # the same schema bounds as exporter.scrape_timeout
+        try:
+            config.validate_section("exporter", {**cfg["exporter"], "scrape_timeout": args.scrape_timeout})
+        except ConfigError as exc:
+            raise ConfigError(f"--scrape-timeout {args.scrape_timeout}: {str(exc).split(': ', 1)[-1]}") from None
     timeout = config.parse_duration(args.scrape_timeout or cfg["exporter"]["scrape_timeout"])
     listen = args.listen_address or cfg["exporter"]["listen_addresses"].get(args.kind)
     if not listen:

@@ -92,17 +92,43 @@ def _with_defaults(validator_class: type) -> type:
                     instance.setdefault(name, copy.deepcopy(subschema["default"]))
         yield from validate_properties(validator, properties, instance, schema)
 
-    return validators.extend(validator_class, {"properties": set_defaults})
+    def duration_bound(keyword: str) -> Any:
+        """`minDuration`/`maxDuration`: bounds on a duration string, compared in seconds."""
+
+        def check(validator, bound, instance, schema):  # type: ignore[no-untyped-def]
+            if not isinstance(instance, str):
+                return
+            try:
+                seconds = parse_duration(instance)
+            except ConfigError:
+                return  # the pattern reports it
+            limit = parse_duration(bound)
+            if (seconds < limit) if keyword == "minDuration" else (seconds > limit):
+                yield jsonschema.ValidationError(f"{keyword} {bound}", validator=keyword, validator_value=bound)
+
+        return check
+
+    return validators.extend(
+        validator_class,
+        {"properties": set_defaults, "minDuration": duration_bound("minDuration"),
+         "maxDuration": duration_bound("maxDuration")},
+    )
 
 
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
+_SECRET_KEYED = {"api_keys"}  # maps whose keys are secrets: a path names `<key>`, never the key
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
-    """A one-line message for a validation error, never echoing the offending value."""
+    """A one-line message for a validation error, never echoing the offending value (or a key
+    that is itself a secret)."""
     path = ""
+    parent: Any = None
     for part in error.absolute_path:
-        path = join_path(path, part)
+        path = join_path(path, "<key>" if parent in _SECRET_KEYED and isinstance(part, str) else part)
+        parent = part
     kind, arg = error.validator, error.validator_value
     if kind == "required":
         missing = [name for name in arg if isinstance(error.instance, dict) and name not in error.instance]
@@ -117,6 +143,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
         "pattern": lambda: f"must match {arg}",
         "format": lambda: "is not a valid regular expression" if arg == "regex" else f"is not a valid {arg}",
         "minimum": lambda: f"must be >= {arg}",
+        "minDuration": lambda: f"must be at least {arg}",
+        "maxDuration": lambda: f"must be at most {arg}",
         "maximum": lambda: f"must be <= {arg}",
         "exclusiveMinimum": lambda: f"must be > {arg}",
         "minLength": lambda: "must not be empty" if arg == 1 else f"must have at least {arg} characters",

@@ -142,7 +142,7 @@ def test_cap_sends_later_tenants_to_overflow_and_is_sticky() -> None:
     assert resolver.resolve("schema", "t_a") == "a"  # admitted tenants keep their id
     assert resolver.resolve("schema", "t_c") == OVERFLOW  # and latecomers stay in overflow
     assert resolver.admitted == 2
-    assert resolver.overflowed == 2
+    assert resolver.overflowed == 1  # distinct ids refused, not refusals: the same in every exporter
     assert resolver.resolve("schema", "public") == UNASSIGNED  # unassigned never counts against the cap
 
 
@@ -150,3 +150,40 @@ def test_resolve_first_takes_the_first_matching_rule(resolver: TenantResolver) -
     assert resolver.resolve_first([("role", "postgres"), ("application_name", "tenant=acme")]) == "acme"
     assert resolver.resolve_first([("role", "tenant_globex"), ("application_name", "tenant=acme")]) == "globex"
     assert resolver.resolve_first([("role", "postgres"), ("application_name", "psql")]) == UNASSIGNED
+
+
+def test_volatile_names_cannot_take_an_authoritative_tenants_slot() -> None:
+    resolver = TenantResolver({"schema": r"^tenant_(?P<tenant>.+)$", "application_name": r"^tenant=(?P<tenant>[^;]+)"},
+                              max_tenants=20)
+    for i in range(19):
+        assert resolver.resolve("schema", f"tenant_t{i}") == f"t{i}"
+    junk = [resolver.resolve("application_name", f"tenant=junk{i}") for i in range(15)]
+    assert junk[:2] == ["junk0", "junk1"] and set(junk[2:]) == {OVERFLOW}  # volatile budget: 20 // 10
+    assert resolver.resolve("schema", "tenant_newco") == "newco"  # the real new schema still gets in
+    assert resolver.resolve("application_name", "tenant=t3;api") == "t3"  # known tenants resolve as usual
+    assert resolver.overflowed == 13
+
+
+def test_unseen_tenants_are_released_and_return_under_the_same_id() -> None:
+    now = [0.0]
+    resolver = TenantResolver({"schema": r"^t_(?P<tenant>.+)$"}, max_tenants=2, release_after=600,
+                              clock=lambda: now[0])
+    assert [resolver.resolve("schema", n) for n in ("t_a", "t_b", "t_c")] == ["a", "b", OVERFLOW]
+    for _ in range(20):  # a and b keep being seen every minute: never released, c stays out
+        now[0] += 60
+        assert [resolver.resolve("schema", n) for n in ("t_a", "t_b", "t_c")] == ["a", "b", OVERFLOW]
+    now[0] += 60
+    assert resolver.resolve("schema", "t_a") == "a"  # b stops being seen
+    now[0] += 700
+    assert resolver.resolve("schema", "t_a") == "a"
+    assert resolver.resolve("schema", "t_c") == "c"  # b's slot was released
+    assert resolver.resolve("schema", "t_b") == OVERFLOW
+    assert resolver.overflowed == 2  # c once, b once
+
+
+def test_release_after_and_volatile_budget_are_configurable_and_bounded() -> None:
+    cfg = config.parse("tenancy:\n  release_after: 10m\n  max_volatile_tenants: 3\n")
+    resolver = TenantResolver.from_config(cfg, "postgres")
+    assert (resolver.release_after, resolver.max_volatile) == (600, 3)
+    with pytest.raises(config.ConfigError, match="tenancy.release_after: must be at least 1m"):
+        config.parse("tenancy:\n  release_after: 5s\n")
