@@ -47,10 +47,30 @@ class Collector(Protocol):
         """Add samples to `out`; `deadline` is a time.monotonic() value to finish by."""
 
 
+_DNS_MARKERS = ("could not translate host name", "name or service not known", "failed to resolve host",
+                "temporary failure in name resolution", "nodename nor servname", "no address associated")
+_REFUSED_MARKERS = ("connection refused",)
+
+
 def error_code(exc: BaseException) -> str:
-    """A short code for an exception; never its message, which may carry a host or user."""
+    """A short code for an exception; never its message, which may carry a host or user.
+
+    Client libraries wrap socket errors (redis-py's ConnectionError, psycopg's OperationalError),
+    so the cause chain and the message are looked at to tell a DNS failure from a refused port;
+    only the code leaves this function."""
     if isinstance(exc, CollectorError):
         return exc.code
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and cause is not exc and isinstance(cause, OSError) and not isinstance(exc, OSError):
+        wrapped = error_code(cause)
+        if wrapped in ("dns", "connection_refused", "timeout"):
+            return wrapped
+    message = str(exc).lower()
+    if not isinstance(exc, TimeoutError | socket.timeout):
+        if any(marker in message for marker in _DNS_MARKERS):
+            return "dns"
+        if any(marker in message for marker in _REFUSED_MARKERS):
+            return "connection_refused"
     if isinstance(exc, TimeoutError | socket.timeout):
         return "timeout"
     if isinstance(exc, ConnectionRefusedError):
@@ -217,13 +237,14 @@ class ScrapeRunner:
             code = error_code(exc)
             if state.last_code != code:
                 log.warning(
-                    "collector %s/%s failed: code=%s (%s)",
-                    self.exporter, state.collector.server, code, type(exc).__name__,
+                    "collector %s failed: exporter=%s server=%s code=%s (%s)",
+                    state.collector.name, self.exporter, state.collector.server, code, type(exc).__name__,
                 )
             state.errors[code] = state.errors.get(code, 0) + 1
             state.last_code = code
         elif state.last_code != "none":
-            log.info("collector %s/%s recovered", self.exporter, state.collector.server)
+            log.info("collector %s recovered: exporter=%s server=%s", state.collector.name, self.exporter,
+                     state.collector.server)
             state.last_code = "none"
 
     def _self_metrics(self, out: MetricSet) -> None:
@@ -289,6 +310,7 @@ class BackgroundRefresh:
         self._thread: threading.Thread | None = None
         self.refreshes = 0
         self.failures = 0
+        self.stale_after = 3 * interval  # older data than this is still served but reported as failed
 
     def start(self) -> None:
         if self._thread is None:
@@ -343,4 +365,6 @@ class BackgroundRefresh:
             raise error
         if snapshot is None:
             raise CollectorError("not_ready")
+        if self.data_age() > self.stale_after:  # the refresh is stuck or starved
+            raise CollectorError("stale")
 

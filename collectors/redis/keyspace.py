@@ -223,7 +223,9 @@ class KeyspaceScanner(BackgroundRefresh):
     def collect(self, out: MetricSet, deadline: float) -> None:
         """The last complete pass plus pass counters; raises (after adding them) if the latest
         pass failed, so the collector reports the error while the previous figures stay served."""
-        self._yield_until = time.monotonic() + self.settings.scrape_yield
+        now = time.monotonic()
+        if now >= self._yield_until + self.settings.slice:  # at most one yield per slice of work, so
+            self._yield_until = now + self.settings.scrape_yield  # frequent scrapes can't starve a pass
         out.declare_empty(KEYSPACE_FAMILIES)
         shared = {"tenant_id": SHARED}
         out.add("redis_keyspace_passes_total", self.refreshes, shared)
