@@ -67,8 +67,8 @@ def _exporter_kinds() -> list[str]:
 
 def run_exporter(args: argparse.Namespace) -> int:
     from exporters.http import ExporterServer
-    from exporters.webconfig import load_web_config
     from exporters.runtime import ScrapeRunner
+    from exporters.webconfig import load_web_config
     from obsbundle.catalog import catalog_for
 
     setup_logging(args.log_level)

@@ -218,7 +218,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def safe_load_unique(text: str, source: str = "<config>") -> Any:
     """yaml.safe_load that rejects duplicate keys; errors are one-line ConfigErrors with the position."""
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""

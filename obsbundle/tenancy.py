@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import unicodedata
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 
 LABEL = "tenant_id"

@@ -151,13 +151,14 @@ def test_a_tls_client_hello_to_a_plain_port_does_not_hang_the_server(base: str) 
 
 def test_concurrent_scrapes_share_one_collection() -> None:
     slow = Sleepy("rows", 0.5, {"acme": 1})
-    for base in serve(ScrapeRunner("test", [slow], CATALOG, timeout=5), workers=2):
+    for url in serve(ScrapeRunner("test", [slow], CATALOG, timeout=5), workers=2):
+        base = url
         httpx.get(f"{base}/metrics")
         before = slow.calls
         results: list[int] = []
         client = httpx.Client(limits=httpx.Limits(max_connections=100), timeout=10)
 
-        def scrape() -> None:
+        def scrape(client: httpx.Client = client, base: str = base, results: list[int] = results) -> None:
             results.append(client.get(f"{base}/metrics").status_code)
 
         threads = [threading.Thread(target=scrape) for _ in range(50)]

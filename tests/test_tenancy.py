@@ -185,5 +185,5 @@ def test_release_after_and_volatile_budget_are_configurable_and_bounded() -> Non
     cfg = config.parse("tenancy:\n  release_after: 10m\n  max_volatile_tenants: 3\n")
     resolver = TenantResolver.from_config(cfg, "postgres")
     assert (resolver.release_after, resolver.max_volatile) == (600, 3)
-    with pytest.raises(config.ConfigError, match="tenancy.release_after: must be at least 1m"):
+    with pytest.raises(config.ConfigError, match=r"tenancy\.release_after: must be at least 1m"):
         config.parse("tenancy:\n  release_after: 5s\n")
