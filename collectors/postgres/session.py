@@ -230,6 +230,7 @@ def _connect_error_code(exc: psycopg.OperationalError) -> str:
         ("timeout expired", "timeout"),
         ("connection refused", "connection_refused"),
         ("could not translate host name", "dns"),
+        ("failed to resolve host", "dns"),
         ("too many", "too_many_connections"),
         ("starting up", "starting_up"),
         ("shutting down", "shutting_down"),
