@@ -174,7 +174,7 @@ def test_listen_address_in_use_is_a_one_line_error() -> None:
         with pytest.raises(ObsbundleError, match=r"127\.0\.0\.1:\d+: address already in use"):
             ExporterServer(runner, f"127.0.0.1:{first.port}")
     finally:
-        first.httpd.server_close()
+        first.socket.close()
 
 
 def test_catalog_declares_each_name_once_and_follows_conventions() -> None:

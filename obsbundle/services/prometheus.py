@@ -73,6 +73,7 @@ class PrometheusServer(Service, PrometheusAPI):
         scrape_interval: str = "1s",
         evaluation_interval: str = "1s",
         metrics_path: dict[str, str] | None = None,
+        job_settings: dict[str, dict[str, Any]] | None = None,
         features: Iterable[str] = (),
         storage_path: str | Path | None = None,
     ) -> None:
@@ -83,7 +84,8 @@ class PrometheusServer(Service, PrometheusAPI):
                        "evaluation_interval": evaluation_interval},
             "scrape_configs": [
                 {"job_name": job, "static_configs": [{"targets": addrs}],
-                 **({"metrics_path": metrics_path[job]} if metrics_path and job in metrics_path else {})}
+                 **({"metrics_path": metrics_path[job]} if metrics_path and job in metrics_path else {}),
+                 **(job_settings or {}).get(job, {})}  # scheme, basic_auth, tls_config...
                 for job, addrs in targets.items()
             ],
         }
