@@ -14,7 +14,6 @@ import psycopg
 import pytest
 import redis
 import yaml
-from obsbundle.services import PostgresServer, RedisServer, free_port, run_cli, wait_for
 
 from collectors.metricset import MetricSet
 from exporters import postgres as pg_exporter
@@ -22,6 +21,7 @@ from exporters import redis as redis_exporter
 from exporters.runtime import BackgroundRefresh, CollectorError, ScrapeRunner, error_code
 from obsbundle import config
 from obsbundle.errors import ConfigError
+from obsbundle.services import PostgresServer, RedisServer, free_port, run_cli, wait_for
 from tests.support.redis import loaded, redis_config
 from tests.test_runtime import CATALOG, Sleepy
 

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from obsbundle.services import parse_metrics
 
 from collectors.metricset import MetricSet
 from exporters.http import ExporterServer
 from exporters.runtime import CollectorError, ScrapeRunner
+from obsbundle.services import parse_metrics
 from tests.test_runtime import CATALOG, Sleepy
 
 

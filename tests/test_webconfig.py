@@ -12,12 +12,12 @@ import bcrypt
 import httpx
 import pytest
 import yaml
-from obsbundle.services import PrometheusServer, run_cli, which
 
 from exporters.http import ExporterServer
 from exporters.runtime import ScrapeRunner
 from exporters.webconfig import load_web_config
 from obsbundle.errors import ConfigError
+from obsbundle.services import PrometheusServer, run_cli, which
 from tests.test_runtime import CATALOG, Sleepy
 
 PASSWORD = "s3cr/et?pass"

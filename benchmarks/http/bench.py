@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 import httpx
-from obsbundle.services import ExporterProcess, PostgresServer
 
 from benchmarks.postgres.bench import TABLES, seed
 from exporters.http import WORKERS
+from obsbundle.services import ExporterProcess, PostgresServer
 
 
 def threads_of(pid: int) -> int:
