@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-GENERATORS = ("generators.dashboards", "generators.alerts", "generators.docs")
-OWNED_DIRS = ("dashboards", "alerts")
+GENERATORS = ("generators.dashboards", "generators.alerts", "generators.deploy", "generators.docs")
+OWNED_DIRS = ("dashboards", "alerts", "deploy")
 
 
 def _modules() -> list[Any]:
