@@ -28,8 +28,9 @@ def jobs(config: Mapping[str, Any]) -> dict[str, list[str]]:
     if deploy["targets"].get(APP_JOB):
         out[APP_JOB] = list(deploy["targets"][APP_JOB])
     for job, targets in deploy["targets"].items():
-        out.setdefault(job, list(targets))
-    return out
+        if targets:
+            out.setdefault(job, list(targets))
+    return {job: targets for job, targets in out.items() if targets}
 
 
 def scrape_configs(config: Mapping[str, Any], shard: int | None = None) -> list[dict[str, Any]]:
