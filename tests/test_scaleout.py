@@ -7,6 +7,7 @@ Slack and PagerDuty receivers are the loopback recorder of tests/test_alerts_e2e
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,6 +164,7 @@ def test_generated_rules_evaluate_in_vmalert_with_zero_errors(stack: dict[str, A
               if line.startswith(("vmalert_alerting_rules_error{", "vmalert_recording_rules_error{"))]
     assert len(errors) == len(rules)
     assert [line for line in errors if not line.endswith(" 0")] == []
+    print(f"\nvmalert: {len(rules)} generated rules evaluated, 0 errors", file=sys.stderr)
 
 
 def test_dashboard_queries_return_data_from_victoriametrics(stack: dict[str, Any]) -> None:
@@ -192,6 +194,8 @@ def test_dashboard_queries_return_data_from_victoriametrics(stack: dict[str, Any
     assert errors == []
     assert empty == [], "\n".join(empty)
     assert held >= 10 and checked > held
+    print(f"\nvictoriametrics: {checked} panel queries ran without error; {held} panels held to returning data",
+          file=sys.stderr)
 
 
 def _pd(recorder: Recorder, alertname: str) -> list[dict[str, Any]]:

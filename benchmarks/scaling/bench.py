@@ -70,11 +70,19 @@ def summary(lines: dict[str, list[str]], expected: int) -> dict[str, Any]:
 
 
 def scrape_until(exporter: ExporterProcess, n: int, timeout: float, deadline: float) -> str:
-    """The first scrape that carries all `n` tenants (background passes fill in over seconds)."""
+    """A scrape carrying all `n` tenants once the per-tenant series count has stopped growing:
+    background collectors (schema sizes, keyspace passes) fill their families in over seconds."""
+    last: list[int] = [-1]
 
     def scrape() -> str | None:
         text = exporter.scrape_text(timeout)
-        return text if len(per_tenant_lines(text)) >= n else None
+        lines = per_tenant_lines(text)
+        count = sum(map(len, lines.values()))
+        stable = len(lines) >= n and count == last[0]
+        last[0] = count
+        if not stable:
+            time.sleep(3)
+        return text if stable else None
 
     return wait_for(scrape, deadline, 1, what=f"{exporter.kind} exporter to show {n} tenants")
 
