@@ -10,7 +10,6 @@ import contextlib
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -152,13 +151,15 @@ def _rule_count(files: dict[str, str]) -> int:
 
 def test_generated_rules_evaluate_in_vmalert_with_zero_errors(stack: dict[str, Any]) -> None:
     vmalert = stack["vmalert"]
-    # every rule evaluated at least twice since start (lastEvaluation is set once it ran)
-    time.sleep(3)
-    rules = wait_for(lambda: [r for r in vmalert.rules() if not r.get("lastEvaluation", "").startswith("0001")]
-                     if all(not r.get("lastEvaluation", "").startswith("0001") for r in vmalert.rules()) else None,
-                     TIMEOUT, 1, what="every vmalert rule evaluated")
+    def evaluated() -> list[dict[str, Any]] | None:  # vmalert reports year 1 until a rule's first run
+        rules = vmalert.rules()
+        return rules if rules and not [r for r in rules if r["lastEvaluation"].startswith("0001")] else None
+
+    rules = wait_for(evaluated, TIMEOUT, 1, what="every vmalert rule evaluated")
+    time.sleep(3)  # and a few more rounds
+    rules = vmalert.rules()
     assert len(rules) == _rule_count(stack["files"])
-    assert [(r["name"], r["lastError"]) for r in rules if r.get("lastError")] == []
+    assert [(r["name"], r["lastError"]) for r in rules if r["lastError"] or r["health"] != "ok"] == []
     metrics = httpx.get(f"{vmalert.url}/metrics", timeout=10).text
     errors = [line for line in metrics.splitlines()
               if line.startswith(("vmalert_alerting_rules_error{", "vmalert_recording_rules_error{"))]
@@ -216,6 +217,4 @@ def test_injected_failure_fires_through_vmalert_to_alertmanager_and_the_recorder
     firing = httpx.get(f"{am.url}/api/v2/alerts", params={"filter": 'alertname="RedisDown"'}, timeout=5).json()
     assert [(a["labels"]["server"], a["labels"]["tenant_id"]) for a in firing] == [("cache-b", "_shared")]
     time.sleep(3)  # more group_waits: cache-a, still up, never pages
-    assert {e["payload"]["custom_details"].get("server") for e in _pd(recorder, "RedisDown")} <= {"cache-b", None}
     assert len(_pd(recorder, "RedisDown")) == 1
-    assert Path(stack["rule_files"][0]).exists()
