@@ -1,7 +1,8 @@
 """Runnable exporter processes: HTTP endpoint, scheduling and caching, CLI wiring.
 
 Each exporter kind is a module `exporters.<kind>` exposing
-`build(config: dict) -> tuple[list[Collector], dict[str, TenantResolver]]`.
+`build(config: Mapping | Settings) -> tuple[list[Collector], dict[str, TenantResolver]]`, which calls
+the source's own `collectors.<kind>.build_collectors(settings, catalog)`.
 """
 
 KINDS = ("postgres", "redis", "temporal", "probes")

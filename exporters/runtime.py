@@ -10,69 +10,21 @@ share one run (single-flight).
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
 from prometheus_client.metrics_core import Metric as Family
 
 from collectors.metricset import MetricSet
+from collectors.runtime import Collector, CollectorError, error_code
 from obsbundle import __version__
 from obsbundle.catalog import Catalog
 from obsbundle.tenancy import SHARED, TenantResolver
 
 log = logging.getLogger("obsbundle.exporter")
-
-
-class CollectorError(Exception):
-    """A failure with a short, secret-free code for `obsbundle_collector_last_error_info`."""
-
-    def __init__(self, code: str, detail: str = "") -> None:
-        super().__init__(detail or code)
-        self.code = code
-
-
-@runtime_checkable
-class Collector(Protocol):
-    """One unit of collection against one configured source (`server`)."""
-
-    name: str
-    server: str
-
-    def collect(self, out: MetricSet, deadline: float) -> None:
-        """Add samples to `out`; `deadline` is a time.monotonic() value to finish by."""
-
-
-def error_code(exc: BaseException) -> str:
-    """A short code for an exception; never its message, which may carry a host or user."""
-    if isinstance(exc, CollectorError):
-        return exc.code
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "timeout"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection_refused"
-    if isinstance(exc, socket.gaierror):
-        return "dns"
-    if isinstance(exc, ConnectionError | OSError):
-        return "network"
-    name = type(exc).__name__
-    for marker, code in (
-        ("Timeout", "timeout"),
-        ("QueryCanceled", "timeout"),
-        ("Authentication", "auth_failed"),
-        ("InvalidPassword", "auth_failed"),
-        ("Permission", "permission_denied"),
-        ("InsufficientPrivilege", "permission_denied"),
-        ("Connection", "connection_failed"),
-        ("Operational", "connection_failed"),
-    ):
-        if marker in name:
-            return code
-    return "error"
 
 
 _Outcome = tuple[MetricSet, Exception | None]
@@ -105,12 +57,11 @@ class ScrapeRunner:
         self.catalog = catalog
         self.timeout = timeout
         self.resolvers = resolvers or {}
+        for c in collectors:
+            if not isinstance(c, Collector):
+                raise TypeError(f"{type(c).__name__} does not implement collectors.runtime.Collector")
         self._states = [
-            _CollectorState(
-                c,
-                budget=min(timeout, float(getattr(c, "budget", timeout) or timeout)),
-                up_metric=getattr(c, "up_metric", None),
-            )
+            _CollectorState(c, budget=min(timeout, c.budget or timeout), up_metric=c.up_metric)
             for c in collectors
         ]
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(collectors)), thread_name_prefix=exporter)
@@ -121,18 +72,14 @@ class ScrapeRunner:
 
     def start(self) -> None:
         for state in self._states:
-            start = getattr(state.collector, "start", None)
-            if callable(start):
-                start()
+            state.collector.start()
 
     def close(self) -> None:
         for state in self._states:
-            close = getattr(state.collector, "close", None)
-            if callable(close):
-                try:
-                    close()
-                except Exception as exc:  # closing must not mask shutdown
-                    log.debug("closing %s failed: %s", state.collector.name, error_code(exc))
+            try:
+                state.collector.close()
+            except Exception as exc:  # closing must not mask shutdown
+                log.debug("closing %s failed: %s", state.collector.name, error_code(exc))
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- scraping ----------------------------------------------------------------------------
@@ -231,8 +178,7 @@ class ScrapeRunner:
             for code, count in state.errors.items():
                 out.add("obsbundle_collector_errors_total", count, {**labels, "code": code})
             out.add("obsbundle_collector_last_error_info", 1.0, {**labels, "code": state.last_code})
-            age = getattr(c, "data_age", None)
-            out.add("obsbundle_collector_data_age_seconds", age() if callable(age) else 0.0, labels)
+            out.add("obsbundle_collector_data_age_seconds", c.data_age(), labels)
             if state.up_metric:
                 key = (state.up_metric, c.server)
                 up[key] = min(up.get(key, 1.0), 1.0 if state.last_success else 0.0)
@@ -243,98 +189,3 @@ class ScrapeRunner:
             out.add("obsbundle_tenants_admitted", resolver.admitted, labels)
             out.add("obsbundle_tenants_overflowed_total", resolver.overflowed, labels)
         out.add("obsbundle_build_info", 1.0, {"exporter": self.exporter, "version": __version__})
-
-
-class BackgroundRefresh:
-    """Runs `refresh()` every `interval` seconds in a thread and serves the last complete result.
-
-    For sources whose collection is too slow or rate-limited for the scrape path (a Redis keyspace
-    pass, Temporal visibility queries). `collect` costs a dict merge; `data_age` says how old the
-    data is. A failed refresh keeps serving the previous result and re-raises on collect, so the
-    up gauge drops while the last good figures stay visible.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        server: str,
-        refresh: Callable[[MetricSet], None],
-        catalog: Catalog,
-        interval: float,
-        up_metric: str | None = None,
-        budget: float | None = None,
-        retry_interval: float | None = None,
-    ) -> None:
-        self.name = name
-        self.server = server
-        self.up_metric = up_metric
-        if budget is not None:
-            self.budget = budget
-        self._refresh = refresh
-        self._catalog = catalog
-        self.interval = interval
-        self.retry_interval = interval if retry_interval is None else min(interval, retry_interval)
-        self._lock = threading.Lock()
-        self._snapshot: MetricSet | None = None
-        self._snapshot_at: float | None = None
-        self._error: BaseException | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.refreshes = 0
-        self.failures = 0
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name=f"refresh-{self.name}", daemon=True)
-            self._thread.start()
-
-    def close(self, join_timeout: float = 0.0) -> None:
-        """Stop the loop; a refresh in progress sees `_stop` set (long ones check it and bail out)."""
-        self._stop.set()
-        self._wake.set()
-        if join_timeout and self._thread is not None:
-            self._thread.join(timeout=join_timeout)
-
-    def trigger(self) -> None:
-        """Ask for a refresh now (tests; keyspace notifications)."""
-        self._wake.set()
-
-    def refresh_once(self) -> None:
-        out = MetricSet(self._catalog, {"server": self.server})
-        try:
-            self._refresh(out)
-        except Exception as exc:
-            with self._lock:
-                self._error = exc
-                self.failures += 1
-            raise
-        with self._lock:
-            self._snapshot, self._snapshot_at, self._error = out, time.monotonic(), None
-            self.refreshes += 1
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            wait = self.interval
-            try:
-                self.refresh_once()
-            except Exception as exc:
-                log.debug("refresh %s/%s failed: %s", self.name, self.server, error_code(exc))
-                wait = self.retry_interval
-            self._wake.wait(wait)
-            self._wake.clear()
-
-    def data_age(self) -> float:
-        with self._lock:
-            return 0.0 if self._snapshot_at is None else time.monotonic() - self._snapshot_at
-
-    def collect(self, out: MetricSet, deadline: float) -> None:
-        with self._lock:
-            snapshot, error = self._snapshot, self._error
-        if snapshot is not None:
-            out.merge(snapshot)
-        if error is not None:
-            raise error
-        if snapshot is None:
-            raise CollectorError("not_ready")
-

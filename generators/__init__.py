@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-GENERATORS = ("generators.dashboards", "generators.alerts", "generators.deploy", "generators.docs")
+GENERATORS = ("generators.dashboards", "generators.alerts", "generators.cost", "generators.deploy",
+              "generators.docs", "generators.datasources")
 OWNED_DIRS = ("dashboards", "alerts", "deploy")
 
 

@@ -50,6 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="deadline for one scrape, e.g. 10s (default: config exporter.scrape_timeout)")
     exp.add_argument("--log.level", dest="log_level", default="info",
                      choices=["debug", "info", "warning", "error"])
+    exp.add_argument("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"],
+                     help="log line format (default: %(default)s)")
+
+    usage = sub.add_parser("usage", help="per-tenant usage and cost")
+    usage_sub = usage.add_subparsers(dest="usage_command", metavar="SUBCOMMAND", required=True)
+    report = usage_sub.add_parser("report", help="usage and cost per tenant over a date range, from Prometheus")
+    _add_config(report)
+    report.add_argument("--prometheus", required=True, help="base URL of a Prometheus-compatible query API")
+    report.add_argument("--from", dest="start", required=True, help="first day, UTC (2026-11-01)")
+    report.add_argument("--to", dest="end", required=True, help="end, exclusive, UTC (2026-12-01)")
+    report.add_argument("--tenant", default=None, help="only this tenant (a page a customer can be sent)")
+    report.add_argument("--format", choices=["csv", "json", "html"], default="csv")
+    report.add_argument("--output", default="-", help="file to write (default: standard output)")
 
     demo = sub.add_parser("demo", help="start seeded services, exporters and Prometheus on loopback")
     _add_config(demo)
@@ -67,16 +80,18 @@ def run_exporter(args: argparse.Namespace) -> int:
     from exporters.http import ExporterServer
     from exporters.runtime import ScrapeRunner
     from obsbundle.catalog import catalog_for
+    from obsbundle.settings import settings
 
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
     cfg = config.load(args.config)
     try:
         module = importlib.import_module(f"exporters.{args.kind}")
     except ModuleNotFoundError:
         raise ObsbundleError(f"exporter {args.kind}: not available in this build") from None
-    collectors, resolvers = module.build(cfg)
-    timeout = config.parse_duration(args.scrape_timeout or cfg["exporter"]["scrape_timeout"])
-    listen = args.listen_address or cfg["exporter"]["listen_addresses"].get(args.kind)
+    typed = settings(cfg)
+    collectors, resolvers = module.build(typed)
+    timeout = config.parse_duration(args.scrape_timeout) if args.scrape_timeout else typed.exporter.scrape_timeout
+    listen = args.listen_address or typed.exporter.listen_addresses.get(args.kind)
     if not listen:
         raise ObsbundleError(f"exporter {args.kind}: no --web.listen-address given")
     runner = ScrapeRunner(args.kind, collectors, catalog_for(cfg), timeout, resolvers)
@@ -117,6 +132,12 @@ def run_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_usage(args: argparse.Namespace) -> int:
+    from obsbundle.cost.cli import run_report
+
+    return run_report(config.load(args.config), args)
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from obsbundle.demo import run
 
@@ -124,7 +145,8 @@ def run_demo(args: argparse.Namespace) -> int:
     return run(config.load(args.config), args)
 
 
-COMMANDS = {"generate": run_generate, "check": run_check, "exporter": run_exporter, "demo": run_demo}
+COMMANDS = {"generate": run_generate, "check": run_check, "exporter": run_exporter, "demo": run_demo,
+            "usage": run_usage}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

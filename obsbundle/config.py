@@ -81,6 +81,21 @@ def schema_registry() -> Registry:
     return registry
 
 
+def _default_of(subschema: Any) -> tuple[bool, Any]:
+    """A property's `default`, also when it sits in the file its `$ref` names (a section's own
+    default, e.g. `tenancy: {}`), so each default is written once, next to its property."""
+    if not isinstance(subschema, dict):
+        return False, None
+    if "default" in subschema:
+        return True, subschema["default"]
+    ref = subschema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("obsbundle:") and "#" not in ref:
+        target = _schema_resource(ref.removeprefix("obsbundle:"))
+        if "default" in target:
+            return True, target["default"]
+    return False, None
+
+
 def _with_defaults(validator_class: type) -> type:
     """Fill `default` values of object properties while validating (jsonschema's documented recipe)."""
     validate_properties = validator_class.VALIDATORS["properties"]
@@ -88,8 +103,9 @@ def _with_defaults(validator_class: type) -> type:
     def set_defaults(validator, properties, instance, schema):  # type: ignore[no-untyped-def]
         if isinstance(instance, dict):
             for name, subschema in properties.items():
-                if isinstance(subschema, dict) and "default" in subschema:
-                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+                found, default = _default_of(subschema)
+                if found:
+                    instance.setdefault(name, copy.deepcopy(default))
         yield from validate_properties(validator, properties, instance, schema)
 
     return validators.extend(validator_class, {"properties": set_defaults})
@@ -160,7 +176,8 @@ def _tenancy_rules(tenancy: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 def defaults() -> dict[str, Any]:
-    """The packaged defaults every config is merged over (thresholds, SLOs, routing, tenancy)."""
+    """The packaged defaults every config is merged over (thresholds, SLOs, routing); the other
+    sections' defaults are the schema's `default` values."""
     text = resources.files("obsbundle").joinpath("default.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
 

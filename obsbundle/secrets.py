@@ -91,17 +91,8 @@ class ScrubFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str = "info") -> None:
-    """logfmt-style lines on stderr, one per event, with secrets scrubbed and no tracebacks."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter('ts=%(asctime)s level=%(levelname)s logger=%(name)s msg="%(message)s"')
-    )
-    handler.addFilter(ScrubFilter())
-    root = logging.getLogger()
-    for existing in list(root.handlers):
-        root.removeHandler(existing)
-    root.addHandler(handler)
-    root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "temporalio", "asyncio"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+def setup_logging(level: str = "info", fmt: str = "logfmt") -> None:
+    """One line per event on stderr (logfmt or JSON, see `obsbundle.logs`), secrets scrubbed."""
+    from obsbundle.logs import setup_logging as _setup
+
+    _setup(level, fmt)

@@ -17,6 +17,10 @@ import re
 import threading
 import unicodedata
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from obsbundle.settings import Settings, Tenancy
 
 LABEL = "tenant_id"
 SHARED = "_shared"
@@ -52,7 +56,7 @@ def is_reserved(tenant_id: str) -> bool:
 class TenantResolver:
     """Applies one source's rules (kind -> regex with a `tenant` group) and the cardinality cap."""
 
-    def __init__(self, rules: Mapping[str, str | None], max_tenants: int = 5000) -> None:
+    def __init__(self, rules: Mapping[str, str | None], max_tenants: int) -> None:
         self._rules = {kind: re.compile(pattern) for kind, pattern in rules.items() if pattern}
         self.max_tenants = max_tenants
         self._admitted: set[str] = set()
@@ -60,13 +64,16 @@ class TenantResolver:
         self.overflowed = 0  # names sent to _overflow since start, for a self-metric
 
     @classmethod
-    def from_config(cls, config: Mapping, source: str) -> TenantResolver:
+    def from_config(cls, config: Mapping | Settings, source: str) -> TenantResolver:
         """The resolver for one source kind (`postgres`, `redis`, `temporal`) of a loaded config."""
-        tenancy = config.get("tenancy", {})
-        rules = {k: v for k, v in (tenancy.get(source) or {}).items() if isinstance(v, str)}
-        rules.pop("tenants_table", None)
-        rules.pop("search_attribute", None)
-        return cls(rules, int(tenancy.get("max_tenants", 5000)))
+        from obsbundle.settings import settings  # settings -> config; keep this module import-light
+
+        return cls.for_source(settings(config).tenancy, source)
+
+    @classmethod
+    def for_source(cls, tenancy: Tenancy, source: str) -> TenantResolver:
+        """The resolver for one source kind from the typed `tenancy` section."""
+        return cls(tenancy.rules(source), tenancy.max_tenants)
 
     def has_rule(self, kind: str) -> bool:
         return kind in self._rules

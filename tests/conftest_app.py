@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import socket
 import ssl
 import subprocess
@@ -11,9 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
-from obsbundle.local_services import free_port, wait_for
+from obsbundle.local_services import PrometheusServer, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,3 +118,30 @@ def sample_sum(samples: dict, name: str, **match: str) -> float:
     series = samples.get(name, {}).items()
     return sum(v for labels, v in series if all(dict(labels).get(k) == x for k, x in match.items()))
 
+
+
+class ExemplarPrometheus(PrometheusServer):
+    """The shared Prometheus launcher with `--enable-feature=exemplar-storage` (OpenMetrics exemplars kept)."""
+
+    def _popen(self, cmd: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        return super()._popen([*cmd, "--enable-feature=exemplar-storage"], **kwargs)
+
+    def exemplars(self, selector: str, start: float, end: float) -> list[dict[str, Any]]:
+        """`/api/v1/query_exemplars`: [{seriesLabels, exemplars: [{labels, value, timestamp}]}]."""
+        body = httpx.get(f"{self.url}/api/v1/query_exemplars",
+                         params={"query": selector, "start": str(start), "end": str(end)}, timeout=10).json()
+        if body.get("status") != "success":
+            raise AssertionError(f"query_exemplars {selector!r} failed: {body.get('error')}")
+        return body["data"]
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """The JSON objects among a service's output lines (uvicorn's own lines are skipped)."""
+    found = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                continue
+    return found

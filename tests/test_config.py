@@ -50,6 +50,33 @@ def test_schema_defaults_are_filled_and_user_values_merge_over_packaged_ones() -
     assert cfg["tenancy"]["max_tenants"] == 5000
 
 
+def test_typed_settings_carry_the_schema_defaults() -> None:
+    from obsbundle.settings import settings
+
+    typed = settings(config.parse(
+        "tenancy:\n  redis: {key: '^t:(?P<tenant>[^:]+):'}\n"
+        "exporter:\n  listen_addresses: {redis: '127.0.0.1:9999'}\n"
+        "sources:\n  redis: [{name: cache, url: 'redis://127.0.0.1:6379/0', scan: {count: 500}}]\n"
+        "  temporal: [{name: main, address: '127.0.0.1:7233'}]\n", environ={}))
+    assert typed.tenancy.max_tenants == 5000
+    assert typed.tenancy.rules("redis") == {
+        "key": "^t:(?P<tenant>[^:]+):",
+        "client_name": "^tenant[:=-](?P<tenant>[^:;]+)",
+        "user": "^tenant_(?P<tenant>.+)$",
+    }
+    assert typed.exporter.scrape_timeout == 10.0
+    assert typed.exporter.listen_addresses == {"postgres": "127.0.0.1:9187", "redis": "127.0.0.1:9999",
+                                               "temporal": "127.0.0.1:9233", "probes": "127.0.0.1:9115"}
+    (redis,) = typed.sources.redis
+    assert (redis.socket_timeout, redis.password_env, redis.scan.count, redis.scan.batch, redis.scan.rest) == (
+        2.0, "REDIS_PASSWORD", 500, 200, 0.005)
+    (temporal,) = typed.sources.temporal
+    assert (temporal.refresh_interval, temporal.closed_window, temporal.visibility_rps, temporal.namespaces) == (
+        30.0, 3600.0, 5.0, ())
+    # One place per default: the packaged defaults file no longer restates the schema's sections.
+    assert not {"tenancy", "exporter", "sources"} & set(config.defaults())
+
+
 @pytest.mark.parametrize(
     "text,expected",
     [

@@ -15,7 +15,7 @@ import yaml
 from grafanalib import core as g
 
 import generators.dashboards as dashboards
-from generators import drift
+from generators import datasources, drift
 from generators.dashboards import checks as dlint
 from generators.dashboards.normalize import SCHEMA_VERSION, normalize, to_plain
 from obsbundle import config as obsconfig
@@ -38,7 +38,7 @@ def cfg() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def files(cfg: dict[str, Any]) -> dict[str, str]:
-    return dashboards.render(cfg)
+    return {**dashboards.render(cfg), **datasources.render(cfg)}  # both write under dashboards/
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def steps(p: dict[str, Any]) -> list[tuple[str, float]]:
 def test_renders_every_dashboard_with_provider_and_configmaps(files: dict[str, str]) -> None:
     expected = {f"dashboards/{s}.json" for s in SLUGS}
     expected |= {f"dashboards/kubernetes/{s}.configmap.yaml" for s in SLUGS}
-    expected.add("dashboards/provisioning/obsbundle.yaml")
+    expected |= {"dashboards/provisioning/obsbundle.yaml", "dashboards/provisioning/datasources.yaml"}
     assert set(files) == expected
 
 
@@ -285,7 +285,7 @@ def test_rendering_is_byte_identical_across_processes(tmp_path: Path) -> None:
         outputs.append({p.relative_to(out).as_posix(): p.read_bytes() for p in (out / "dashboards").rglob("*")
                         if p.is_file()})
     assert outputs[0] == outputs[1]
-    assert len(outputs[0]) == 2 * len(SLUGS) + 1
+    assert len(outputs[0]) == 2 * len(SLUGS) + 2  # + the dashboard provider and datasources.yaml
 
 
 def test_committed_dashboards_are_current(files: dict[str, str]) -> None:

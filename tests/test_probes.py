@@ -16,6 +16,7 @@ from exporters.probes import build
 from obsbundle import config as obsconfig
 from obsbundle.errors import ConfigError
 from obsbundle.local_services import ExporterProcess, free_port, run_cli, wait_for
+from obsbundle.settings import ProbeSource, section
 from obsbundle.tenancy import normalize
 from tests.conftest_app import TargetServer, self_signed_cert
 
@@ -41,6 +42,11 @@ def https_target(cert: tuple[Path, Path]) -> Iterator[TargetServer]:
     server.close()
 
 
+def spec(name: str, url: str, **entry: object) -> ProbeSpec:
+    """One probe as the config would give it (the schema fills the defaults)."""
+    return ProbeSpec.from_source(section(ProbeSource, "source-probes.yaml", {"name": name, "url": url, **entry}))
+
+
 def check(spec: ProbeSpec):
     prober = Prober(spec)
     try:
@@ -50,33 +56,33 @@ def check(spec: ProbeSpec):
 
 
 def test_http_ok_error_slow_and_refused(http_target: TargetServer):
-    ok = check(ProbeSpec("ok", http_target.url("/ok"), timeout=5))
+    ok = check(spec("ok", http_target.url("/ok"), timeout="5s"))
     assert (ok.success, ok.reason, ok.status, ok.cert_expiry_days) == (True, "ok", 200, None)
     assert 0 < ok.duration < 5
     assert {"connect", "request", "processing", "transfer"} <= set(ok.phases) and "tls" not in ok.phases
     assert sum(ok.phases.values()) <= ok.duration
 
-    error = check(ProbeSpec("error", http_target.url("/error")))
+    error = check(spec("error", http_target.url("/error")))
     assert (error.success, error.reason, error.status) == (False, "http_status", 500)
-    accepted = check(ProbeSpec("error-ok", http_target.url("/error"), expect_status=(500,)))
+    accepted = check(spec("error-ok", http_target.url("/error"), expect_status=[500]))
     assert (accepted.success, accepted.reason, accepted.status) == (True, "ok", 500)
 
-    slow = check(ProbeSpec("slow", http_target.url("/slow?s=3"), timeout=0.5))
+    slow = check(spec("slow", http_target.url("/slow?s=3"), timeout="500ms"))
     assert (slow.success, slow.reason, slow.status) == (False, "timeout", 0)
     assert 0.5 <= slow.duration < 2.0  # bounded by the timeout, not the 3 s the server takes
 
-    refused = check(ProbeSpec("refused", f"http://127.0.0.1:{free_port()}/"))
+    refused = check(spec("refused", f"http://127.0.0.1:{free_port()}/"))
     assert (refused.success, refused.reason, refused.status) == (False, "connection_refused", 0)
     assert refused.duration < 2.0
 
 
 def test_https_cert_expiry_and_untrusted_cert(https_target: TargetServer, cert: tuple[Path, Path]):
-    trusted = check(ProbeSpec("tls", https_target.url("/ok"), tls_ca_file=str(cert[0])))
+    trusted = check(spec("tls", https_target.url("/ok"), tls_ca_file=str(cert[0])))
     assert (trusted.success, trusted.reason, trusted.status) == (True, "ok", 200)
     assert CERT_DAYS - 0.01 < trusted.cert_expiry_days <= CERT_DAYS
     assert trusted.phases["tls"] > 0
 
-    untrusted = check(ProbeSpec("tls-untrusted", https_target.url("/ok")))
+    untrusted = check(spec("tls-untrusted", https_target.url("/ok")))
     assert (untrusted.success, untrusted.reason, untrusted.status) == (False, "tls", 0)
     assert untrusted.cert_expiry_days is None
 

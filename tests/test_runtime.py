@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from collectors.metricset import MetricSet, UncataloguedMetric
+from collectors.runtime import BackgroundRefresh, Collector, CollectorError
 from exporters.http import ExporterServer
-from exporters.runtime import BackgroundRefresh, CollectorError, ScrapeRunner
+from exporters.runtime import ScrapeRunner
 from obsbundle.catalog import Catalog, Metric, static_catalog
 from obsbundle.local_services import parse_metrics
 
@@ -25,7 +26,7 @@ CATALOG = static_catalog().extended([
 ])
 
 
-class Sleepy:
+class Sleepy(Collector):
     up_metric = "test_up"
 
     def __init__(self, name: str, delay: float, rows: dict[str, float] | None = None,
@@ -184,3 +185,32 @@ def test_catalog_declares_each_name_once_and_follows_conventions() -> None:
         metric = catalog[name]
         if metric.source in ("postgres", "redis", "temporal") and not metric.external:
             assert {"server", "tenant_id"} <= set(metric.labels), name
+
+
+def test_one_error_code_table_serves_every_source() -> None:
+    import socket
+
+    import psycopg
+    import redis
+    from temporalio.service import RPCError, RPCStatusCode
+
+    import collectors.temporal.api  # noqa: F401  registers RPCError's status codes
+    from collectors.runtime import error_code
+
+    def chained(outer: Exception, inner: BaseException) -> Exception:
+        outer.__cause__ = inner
+        return outer
+
+    assert error_code(CollectorError("tenants_table_failed")) == "tenants_table_failed"
+    assert error_code(chained(RuntimeError("x"), ConnectionRefusedError(111, "refused"))) == "connection_refused"
+    assert error_code(socket.gaierror(-2, "Name or service not known")) == "dns"
+    assert error_code(TimeoutError()) == "timeout"
+    assert error_code(ConnectionResetError(104, "reset")) == "network"
+    failed = psycopg.OperationalError('connection failed: FATAL:  password authentication failed for user "m"')
+    assert error_code(failed) == "auth_failed"
+    assert error_code(psycopg.OperationalError('FATAL:  database "nope" does not exist')) == "no_such_role_or_database"
+    assert error_code(psycopg.OperationalError("server closed the connection unexpectedly")) == "connection_failed"
+    assert error_code(psycopg.errors.QueryCanceled("canceling statement due to statement timeout")) == "timeout"
+    assert error_code(redis.AuthenticationError("invalid username-password pair")) == "auth_failed"
+    assert error_code(RPCError("no", RPCStatusCode.RESOURCE_EXHAUSTED, b"")) == "resource_exhausted"
+    assert error_code(ValueError("anything")) == "error"

@@ -14,10 +14,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.metricset import MetricSet
+from collectors.temporal import build_collector
 from collectors.temporal.api import VISIBILITY
-from exporters.temporal import build_collector
 from obsbundle import config
-from obsbundle.catalog import static_catalog
+from obsbundle.catalog import catalog_for, static_catalog
 from obsbundle.local_services import (
     ExporterProcess,
     PrometheusServer,
@@ -27,6 +27,7 @@ from obsbundle.local_services import (
     parse_metrics,
     wait_for,
 )
+from obsbundle.settings import settings
 from obsbundle.tenancy import TenantResolver
 from tests import conftest_temporal as fixtures
 from tests.conftest_temporal import (
@@ -254,7 +255,8 @@ def _mode_collector(temporal_server: TemporalServer, mode: str, **extra: Any) ->
     source = {"name": "main", "address": temporal_server.address, "tenancy": mode,
               "namespaces": [SHARED_NAMESPACE], **extra}
     cfg = config.parse(yaml.safe_dump({"tenancy": tenancy, "sources": {"temporal": [source]}}))
-    return build_collector(cfg["sources"]["temporal"][0], cfg, TenantResolver.from_config(cfg, "temporal"))
+    return build_collector(settings(cfg).sources.temporal[0], settings(cfg),
+                           TenantResolver.from_config(cfg, "temporal"), catalog_for(cfg))
 
 
 @pytest.mark.parametrize("mode", ["task_queue", "search_attribute"])
@@ -303,7 +305,7 @@ def test_tenants_past_the_cap_fold_into_overflow(temporal_server: TemporalServer
     source = {"name": "main", "address": temporal_server.address}
     cfg = config.parse(yaml.safe_dump({"tenancy": {"max_tenants": 2}, "sources": {"temporal": [source]}}))
     resolver = TenantResolver.from_config(cfg, "temporal")
-    collector = build_collector(cfg["sources"]["temporal"][0], cfg, resolver)
+    collector = build_collector(settings(cfg).sources.temporal[0], settings(cfg), resolver, catalog_for(cfg))
     expected_failed = sum(seeded[t].get("failed", 0) for t in ("alpha", "beta", "gamma"))  # delta: none
 
     def settled() -> Samples | None:

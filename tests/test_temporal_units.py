@@ -11,13 +11,15 @@ import pytest
 import yaml
 
 from collectors.metricset import MetricSet
+from collectors.temporal import build_collector
 from collectors.temporal.ratelimit import TokenBucket
 from collectors.temporal.relabel import ServerMetricsRelabel, sanitize
-from exporters.temporal import build, build_collector
+from exporters.temporal import build
 from obsbundle import config
 from obsbundle.catalog import catalog_for
 from obsbundle.errors import ConfigError
 from obsbundle.local_services import free_port, run_cli
+from obsbundle.settings import settings
 from obsbundle.tenancy import TenantResolver
 
 SERVER_TEXT = """\
@@ -77,7 +79,8 @@ def test_sanitize_matches_the_server_rewrite() -> None:
 
 def test_relabel_maps_sanitized_names_back_and_attributes_tenants() -> None:
     cfg = _config(metrics_url="http://127.0.0.1:1/metrics")
-    collector = build_collector(cfg["sources"]["temporal"][0], cfg, TenantResolver.from_config(cfg, "temporal"))
+    collector = build_collector(settings(cfg).sources.temporal[0], settings(cfg),
+                           TenantResolver.from_config(cfg, "temporal"), catalog_for(cfg))
     collector.refresher.namespaces = ("tenant-a", "tenant-b.2", "default", "temporal-system")
     collector.refresher.task_queues = {"tenant-a-jobs"}
     relabel = ServerMetricsRelabel("http://127.0.0.1:1/metrics", collector, catalog_for(cfg), 60)

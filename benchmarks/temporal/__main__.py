@@ -27,10 +27,12 @@ import yaml
 from temporalio.client import Client
 
 from collectors.metricset import MetricSet
+from collectors.temporal import build_collector
 from collectors.temporal.api import VISIBILITY
-from exporters.temporal import build_collector
 from obsbundle import config
+from obsbundle.catalog import catalog_for
 from obsbundle.local_services import ExporterProcess, TemporalServer, by_tenant, parse_metrics, wait_for
+from obsbundle.settings import settings
 from obsbundle.tenancy import TenantResolver
 
 TENANTS = int(os.environ.get("BENCH_TEMPORAL_TENANTS", "200"))
@@ -85,7 +87,9 @@ def refresh_figures(server: TemporalServer) -> dict[str, Any]:
     """Two refreshes in-process with default settings, every call traced."""
     cfg = config.parse(yaml.safe_dump({"sources": {"temporal": [{"name": "bench", "address": server.address}]}}))
     source = cfg["sources"]["temporal"][0]
-    collector = build_collector(source, cfg, TenantResolver.from_config(cfg, "temporal"))
+    typed = settings(cfg)
+    collector = build_collector(typed.sources.temporal[0], typed, TenantResolver.from_config(cfg, "temporal"),
+                                catalog_for(cfg))
     collector.api.trace = []
     runs = []
     for _ in range(2):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from opentelemetry.metrics import Counter, Histogram, Meter
 
+from collectors.app.exemplars import ExemplarStore
 from collectors.app.limits import TenantCap
 from obsbundle.catalog import Metric
 from obsbundle.catalog import app as names
@@ -30,7 +31,7 @@ def status_class(status: int) -> str:
 class AppMetrics:
     """Records requests, inference and cache signals with a capped `tenant_id` attribute."""
 
-    def __init__(self, meter: Meter, max_tenants: int) -> None:
+    def __init__(self, meter: Meter, max_tenants: int, exemplars: ExemplarStore | None = None) -> None:
         def counter(metric: Metric) -> Counter:
             return meter.create_counter(metric.name.removesuffix("_total"), unit="1", description=metric.help)
 
@@ -51,6 +52,8 @@ class AppMetrics:
         self._tokens = counter(names.INFERENCE_TOKENS)
         self._hits = counter(names.CACHE_HITS)
         self._misses = counter(names.CACHE_MISSES)
+        self._dropped = counter(names.EXPORT_DROPPED)
+        self.exemplars = exemplars
 
     # -- HTTP server -------------------------------------------------------------------------
 
@@ -64,6 +67,8 @@ class AppMetrics:
         labels = {"tenant_id": capped, "route": route, "method": method}
         self._active.add(-1, {"tenant_id": capped})
         self._duration.record(duration, labels)
+        if self.exemplars is not None:
+            self.exemplars.observe(labels, duration)
         self._requests.add(1, {**labels, "status_class": status_class(status)})
         if status >= 500:
             self._errors.add(1, labels)
@@ -92,3 +97,9 @@ class AppMetrics:
         counter, metric = (self._hits, names.CACHE_HITS) if hit else (self._misses, names.CACHE_MISSES)
         capped = self.cache_cap.admit(tenant, metric.name)
         counter.add(count, {"tenant_id": capped, "cache": cache})
+
+    # -- export ------------------------------------------------------------------------------
+
+    def export_dropped(self, signal: str, count: int) -> None:
+        """Items an OTLP receiver did not accept (called from the exporters' threads)."""
+        self._dropped.add(count, {"signal": signal})

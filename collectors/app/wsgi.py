@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry import context, trace
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 from opentelemetry.metrics import NoOpMeterProvider
 
+from collectors.app.contract import Instrumented
 from collectors.app.metrics import method_label
 from collectors.app.tenant import with_tenant
 from obsbundle.tenancy import LABEL
-
-if TYPE_CHECKING:
-    from collectors.app.setup import Instrumentation
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -55,7 +53,7 @@ class _Recorded:
 
 
 class TenantMiddleware:
-    def __init__(self, app: WSGIApp, instrumentation: Instrumentation) -> None:
+    def __init__(self, app: WSGIApp, instrumentation: Instrumented) -> None:
         self.app = app
         self.inst = instrumentation
 
@@ -77,7 +75,9 @@ class TenantMiddleware:
             return start_response(status_line, headers, exc_info) if exc_info else start_response(status_line, headers)
 
         def finish() -> None:
-            self.inst.metrics.request_finished(capped, route, method, status[0], time.perf_counter() - started)
+            duration = time.perf_counter() - started
+            self.inst.metrics.request_finished(capped, route, method, status[0], duration)
+            self.inst.access_log(method, route, status[0], duration)
             context.detach(token)
 
         try:
@@ -89,7 +89,7 @@ class TenantMiddleware:
         return _Recorded(body, finish)
 
 
-def wsgi_middleware(app: WSGIApp, instrumentation: Instrumentation) -> WSGIApp:
+def wsgi_middleware(app: WSGIApp, instrumentation: Instrumented) -> WSGIApp:
     """Wrap a WSGI app with server spans (OTel) and tenant-labelled metrics (ours)."""
     return OpenTelemetryMiddleware(
         TenantMiddleware(app, instrumentation),

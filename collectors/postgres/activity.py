@@ -15,15 +15,16 @@ from obsbundle.catalog.postgres import CONNECTION_STATES
 from obsbundle.tenancy import TenantResolver
 
 ACTIVITY_SQL = """
-SELECT usename,
+SELECT usename AS role,
        application_name,
        CASE WHEN wait_event_type = 'Lock' THEN 'waiting'
             WHEN state = 'idle' THEN 'idle'
             WHEN state LIKE 'idle in transaction%' THEN 'idle_in_transaction'
-            ELSE 'active' END,
-       count(*),
-       extract(epoch FROM max(clock_timestamp() - xact_start)),
+            ELSE 'active' END AS state,
+       count(*) AS pg_tenant_connections,
+       extract(epoch FROM max(clock_timestamp() - xact_start)) AS pg_tenant_oldest_transaction_age_seconds,
        extract(epoch FROM max(clock_timestamp() - query_start) FILTER (WHERE state = 'active'))
+           AS pg_tenant_oldest_query_age_seconds
 FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
 GROUP BY 1, 2, 3
@@ -43,16 +44,18 @@ class ActivityCollector(PgCollector):
         self.resolver = resolver
 
     def collect(self, out: MetricSet, deadline: float) -> None:
-        rows = self.session.query(deadline, ACTIVITY_SQL)
+        rows = self.session.query_dicts(deadline, ACTIVITY_SQL)
         known: set[str] = set()
         counts: dict[tuple[str, str], float] = {}
         ages: dict[tuple[str, str], float] = {}
         resolve = self.resolver.resolve_first
-        for role, app, state, count, xact_age, query_age in rows:
-            tenant = resolve([("role", role), ("application_name", app)])
+        for row in rows:
+            tenant = resolve([("role", row["role"]), ("application_name", row["application_name"])])
             known.add(tenant)
-            counts[(tenant, state)] = counts.get((tenant, state), 0.0) + count
-            for name, age in zip(AGE_METRICS, (xact_age, query_age), strict=True):
+            key = (tenant, row["state"])
+            counts[key] = counts.get(key, 0.0) + row["pg_tenant_connections"]
+            for name in AGE_METRICS:
+                age = row[name]
                 if age is not None:
                     ages[(name, tenant)] = max(ages.get((name, tenant), 0.0), float(age))
         out.declare_empty(["pg_tenant_connections", *AGE_METRICS])

@@ -6,16 +6,14 @@ built-in figures and the other queries keep flowing. Rows for the same tenant ar
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import psycopg
 
 from collectors.metricset import MetricSet
 from collectors.postgres.base import PgCollector
 from collectors.postgres.session import ConnectionSettings
-from exporters.runtime import CollectorError
+from collectors.runtime import CollectorError
 from obsbundle.catalog.postgres_custom import custom_metric_name
+from obsbundle.settings import CustomQuery
 from obsbundle.tenancy import UNASSIGNED, TenantResolver, normalize
 
 
@@ -23,16 +21,15 @@ class CustomQueryCollector(PgCollector):
     budget = 8.0
 
     def __init__(
-        self, server: str, settings: ConnectionSettings, resolver: TenantResolver, query: Mapping[str, Any]
+        self, server: str, settings: ConnectionSettings, resolver: TenantResolver, query: CustomQuery
     ) -> None:
         super().__init__(server, settings)
-        self.name = f"custom:{query['name']}"
+        self.name = f"custom:{query.name}"
         self.resolver = resolver
-        self.sql = query["sql"]
-        self.tenant_column = query.get("tenant_column", "tenant_id")
+        self.sql = query.sql
+        self.tenant_column = query.tenant_column
         self.metrics = [
-            (column["column"], custom_metric_name(query["name"], column["name"], column.get("type", "gauge")))
-            for column in query["metrics"]
+            (column.column, custom_metric_name(query.name, column.name, column.type)) for column in query.metrics
         ]
 
     def collect(self, out: MetricSet, deadline: float) -> None:

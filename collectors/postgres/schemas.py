@@ -13,40 +13,36 @@ scrapes serve the last complete result (`obsbundle_collector_data_age_seconds` s
 
 from __future__ import annotations
 
+import functools
 import time
 
 from collectors.metricset import MetricSet
 from collectors.postgres.base import PgCollector
+from collectors.postgres.columns import fold, select_list
 from collectors.postgres.session import ConnectionSettings, Session
 from collectors.postgres.tenants import USER_SCHEMAS, SchemaTenants
-from exporters.runtime import BackgroundRefresh
-from obsbundle.catalog import Catalog
+from collectors.runtime import BackgroundRefresh
+from obsbundle.catalog import Catalog, Metric
+from obsbundle.catalog.postgres import SCHEMA_STATS
 from obsbundle.tenancy import SHARED
 
 # relkind r = table, p = partitioned table, m = materialized view (a table for statistics, not
-# counted as one), i = index (its scans are the schema's index scans, as in pg_stat_user_tables).
+# counted as one), i = index. The columns are the catalog's `pg_schema_stats` metrics, each
+# aliased to its metric name (obsbundle/catalog/postgres.py declares their SQL).
 TABLE = "c.relkind <> 'i'"
-STATS_SQL = f"""
-SELECT n.nspname,
-       count(c.oid) FILTER (WHERE c.relkind IN ('r', 'p'))::float8,
-       coalesce(sum(pg_stat_get_live_tuples(c.oid)) FILTER (WHERE {TABLE}), 0)::float8,
-       coalesce(sum(pg_stat_get_dead_tuples(c.oid)) FILTER (WHERE {TABLE}), 0)::float8,
-       coalesce(sum(pg_stat_get_numscans(c.oid)) FILTER (WHERE {TABLE}), 0)::float8,
-       coalesce(sum(pg_stat_get_numscans(c.oid)) FILTER (WHERE c.relkind = 'i'), 0)::float8,
-       coalesce(sum(pg_stat_get_tuples_inserted(c.oid)) FILTER (WHERE {TABLE}), 0)::float8,
-       coalesce(sum(pg_stat_get_tuples_updated(c.oid)) FILTER (WHERE {TABLE}), 0)::float8,
-       coalesce(sum(pg_stat_get_tuples_deleted(c.oid)) FILTER (WHERE {TABLE}), 0)::float8,
-       extract(epoch FROM now() - min(greatest(pg_stat_get_last_vacuum_time(c.oid),
-                                               pg_stat_get_last_autovacuum_time(c.oid)))
-                                  FILTER (WHERE {TABLE}))::float8,
-       extract(epoch FROM now() - min(greatest(pg_stat_get_last_analyze_time(c.oid),
-                                               pg_stat_get_last_autoanalyze_time(c.oid)))
-                                  FILTER (WHERE {TABLE}))::float8
+STATS_FROM = f"""
 FROM pg_namespace n
 LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'm', 'i')
 WHERE {USER_SCHEMAS}
 GROUP BY n.nspname
 """
+
+
+@functools.cache
+def stats_sql(metrics: tuple[Metric, ...]) -> str:
+    """One row per schema: its name, then one column per metric, named after the metric."""
+    return f"SELECT n.nspname AS schema,\n       {select_list(metrics, table=TABLE)}{STATS_FROM}"
+
 
 # Sizing a table takes an AccessShareLock, which would queue behind an ALTER TABLE (granted or
 # waiting AccessExclusiveLock) until lock_timeout; such tables are sized from relpages instead
@@ -57,10 +53,10 @@ WITH exclusive AS (
     WHERE locktype = 'relation' AND mode = 'AccessExclusiveLock'
       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 )
-SELECT n.nspname,
+SELECT n.nspname AS schema,
        coalesce(sum(CASE WHEN c.oid IN (SELECT relation FROM exclusive)
                          THEN c.relpages::bigint * current_setting('block_size')::bigint
-                         ELSE pg_total_relation_size(c.oid) END), 0)
+                         ELSE pg_total_relation_size(c.oid) END), 0) AS pg_tenant_schema_size_bytes
 FROM pg_namespace n
 LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'm')
 WHERE {USER_SCHEMAS}
@@ -68,20 +64,9 @@ GROUP BY n.nspname
 """
 
 DATABASE_SIZES_SQL = """
-SELECT datname, pg_database_size(oid) FROM pg_database WHERE datallowconn AND NOT datistemplate
+SELECT datname AS database, pg_database_size(oid) AS pg_database_size_bytes
+FROM pg_database WHERE datallowconn AND NOT datistemplate
 """
-
-COLUMNS = (
-    "pg_tenant_tables",
-    "pg_tenant_live_rows",
-    "pg_tenant_dead_rows",
-    "pg_tenant_seq_scans_total",
-    "pg_tenant_index_scans_total",
-    "pg_tenant_rows_inserted_total",
-    "pg_tenant_rows_updated_total",
-    "pg_tenant_rows_deleted_total",
-)
-AGES = ("pg_tenant_oldest_vacuum_age_seconds", "pg_tenant_oldest_analyze_age_seconds")
 
 
 class SchemaCollector(PgCollector):
@@ -96,20 +81,13 @@ class SchemaCollector(PgCollector):
 
     def collect(self, out: MetricSet, deadline: float) -> None:
         table = self.tenants.load(self.session, deadline)
-        rows = self.session.query(deadline, STATS_SQL)
-        out.declare_empty((*COLUMNS, *AGES))
-        ages: dict[tuple[str, str], float] = {}
+        metrics = out.catalog.by_query(SCHEMA_STATS)
+        rows = self.session.query_dicts(deadline, stats_sql(metrics))
+        out.declare_empty(m.name for m in metrics)
         tenant_of = self.tenants.tenant
-        for schema, *values in rows:
-            labels = {"tenant_id": tenant_of(schema, table)}
-            for name, value in zip(COLUMNS, values, strict=False):
-                out.add(name, value, labels)
-            for name, value in zip(AGES, values[len(COLUMNS):], strict=True):
-                if value is not None:  # the oldest across a tenant's schemas, not a sum
-                    key = (name, labels["tenant_id"])
-                    ages[key] = max(ages.get(key, 0.0), max(0.0, float(value)))
-        for (name, tenant), age in ages.items():
-            out.set(name, age, {"tenant_id": tenant})
+        values = fold(metrics, ((tenant_of(row["schema"], table), row) for row in rows))
+        for (name, tenant), value in values.items():
+            out.set(name, value, {"tenant_id": tenant})
 
 
 class SizeRefresh(BackgroundRefresh):
@@ -133,10 +111,12 @@ class SizeRefresh(BackgroundRefresh):
         deadline = time.monotonic() + self.refresh_budget
         table = self.tenants.load(self.session, deadline)
         out.declare_empty(["pg_tenant_schema_size_bytes", "pg_database_size_bytes"])
-        for schema, size in self.session.query(deadline, SIZES_SQL):
-            out.add("pg_tenant_schema_size_bytes", size, {"tenant_id": self.tenants.tenant(schema, table)})
+        for row in self.session.query_dicts(deadline, SIZES_SQL):
+            labels = {"tenant_id": self.tenants.tenant(row["schema"], table)}
+            out.add("pg_tenant_schema_size_bytes", row["pg_tenant_schema_size_bytes"], labels)
         resolver = self.tenants.resolver
-        for datname, size in self.session.query(deadline, DATABASE_SIZES_SQL):
+        for row in self.session.query_dicts(deadline, DATABASE_SIZES_SQL):
+            datname = row["database"]
             tenant = resolver.match("database", datname)  # database-per-tenant servers
             labels = {"tenant_id": resolver.admit(tenant) if tenant else SHARED, "database": datname}
-            out.set("pg_database_size_bytes", size, labels)
+            out.set("pg_database_size_bytes", row["pg_database_size_bytes"], labels)

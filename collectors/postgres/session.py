@@ -24,10 +24,10 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from exporters.runtime import CollectorError
-from obsbundle.config import parse_duration
+from collectors.runtime import CollectorError, error_code
 from obsbundle.errors import ConfigError
 from obsbundle.secrets import register_secret, register_url_secrets
+from obsbundle.settings import PgBouncerSource, PostgresSource
 
 APPLICATION_NAME = "obsbundle-exporter"
 _MARGIN = 0.05  # finish just before the runner gives up on us, so the error code is ours
@@ -38,21 +38,25 @@ class ConnectionSettings:
     """Parsed, validated connection parameters; `repr` never shows the password."""
 
     params: dict[str, Any] = field(repr=False)
-    connect_timeout: float = 3.0
-    statement_timeout: float = 5.0
-    session_options: bool = True  # False for PgBouncer's admin console, which rejects `options`
+    connect_timeout: float
+    statement_timeout: float
+    session_options: bool  # False for PgBouncer's admin console, which rejects `options`
 
     @classmethod
-    def from_config(
-        cls,
-        dsn: str,
-        path: str,
-        password_file: str | None = None,
-        connect_timeout: str = "3s",
-        statement_timeout: str = "5s",
-        session_options: bool = True,
+    def from_source(cls, source: PostgresSource, path: str) -> ConnectionSettings:
+        """The server's connection; ConfigError names `path`, never the DSN or password."""
+        return cls._parse(source.dsn, source.password_file, path, source, session_options=True)
+
+    @classmethod
+    def for_pgbouncer(cls, source: PostgresSource, bouncer: PgBouncerSource, path: str) -> ConnectionSettings:
+        """The PgBouncer admin console's connection, under its server's timeouts."""
+        return cls._parse(bouncer.dsn, bouncer.password_file, f"{path}.pgbouncer", source, session_options=False)
+
+    @classmethod
+    def _parse(
+        cls, dsn: str, password_file: str | None, path: str, timeouts: PostgresSource, session_options: bool
     ) -> ConnectionSettings:
-        """Validate a DSN (URL or key=value) without ever echoing it; ConfigError names `path`."""
+        """Validate a DSN (URL or key=value) without ever echoing it."""
         register_url_secrets(dsn)
         try:
             params = conninfo_to_dict(dsn)
@@ -69,7 +73,7 @@ class ConnectionSettings:
         register_secret(params.get("password"))
         if not session_options:
             params.pop("options", None)
-        return cls(params, parse_duration(connect_timeout), parse_duration(statement_timeout), session_options)
+        return cls(params, timeouts.connect_timeout, timeouts.statement_timeout, session_options)
 
 
 class Session:
@@ -101,7 +105,7 @@ class Session:
         try:
             conn = psycopg.connect(**params, **kwargs)
         except psycopg.OperationalError as exc:
-            raise CollectorError(_connect_error_code(exc)) from None
+            raise CollectorError(error_code(exc, fallback="connection_failed")) from None
         self._timeout_ms = None
         return conn
 
@@ -201,8 +205,8 @@ class Session:
     ) -> list[tuple[Any, ...]]:
         return self.run(deadline, query, params)[1]
 
-    def query_dicts(self, deadline: float, query: str) -> list[dict[str, Any]]:
-        """Rows as column -> value dicts (PgBouncer's SHOW output varies by version)."""
+    def query_dicts(self, deadline: float, query: str | sql.Composable) -> list[dict[str, Any]]:
+        """Rows as column -> value dicts: collectors read every column by its name, never its position."""
         names, rows = self.run(deadline, query)
         return [dict(zip(names, row, strict=True)) for row in rows]
 
@@ -215,28 +219,6 @@ class Session:
         if self._timeout_ms is None or abs(timeout_ms - self._timeout_ms) > self._timeout_ms / 10:
             conn.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(timeout_ms)))
             self._timeout_ms = timeout_ms
-
-
-def _connect_error_code(exc: psycopg.OperationalError) -> str:
-    """A short code for a failed connection attempt; libpq reports them all as one class."""
-    if exc.sqlstate in ("28P01", "28000"):
-        return "auth_failed"
-    text = str(exc).lower()
-    for marker, code in (
-        ("password authentication failed", "auth_failed"),
-        ("no password supplied", "auth_failed"),
-        ("no pg_hba.conf entry", "auth_failed"),
-        ("does not exist", "no_such_role_or_database"),
-        ("timeout expired", "timeout"),
-        ("connection refused", "connection_refused"),
-        ("could not translate host name", "dns"),
-        ("too many", "too_many_connections"),
-        ("starting up", "starting_up"),
-        ("shutting down", "shutting_down"),
-    ):
-        if marker in text:
-            return code
-    return "connection_failed"
 
 
 def _shutdown_socket(conn: psycopg.Connection[Any]) -> None:

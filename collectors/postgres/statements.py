@@ -20,7 +20,9 @@ WHERE e.extname = 'pg_stat_statements'
 """
 
 STATEMENTS_SQL = """
-SELECT r.rolname, sum(s.calls), sum(s.total_exec_time) / 1000.0
+SELECT r.rolname AS role,
+       sum(s.calls) AS pg_tenant_statements_calls_total,
+       sum(s.total_exec_time) / 1000.0 AS pg_tenant_statements_exec_time_seconds_total
 FROM {}.pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
 GROUP BY r.rolname
 """
@@ -33,7 +35,7 @@ class StatementsCollector(PgCollector):
     budget = 5.0
 
     def __init__(
-        self, server: str, settings: ConnectionSettings, resolver: TenantResolver, enabled: bool = True
+        self, server: str, settings: ConnectionSettings, resolver: TenantResolver, enabled: bool
     ) -> None:
         super().__init__(server, settings)
         self.resolver = resolver
@@ -48,13 +50,13 @@ class StatementsCollector(PgCollector):
             return
         query = sql.SQL(STATEMENTS_SQL).format(sql.Identifier(found[0][0]))
         try:
-            rows = self.session.query(deadline, query)
+            rows = self.session.query_dicts(deadline, query)
         except psycopg.errors.ObjectNotInPrerequisiteState:
             # Installed but not in shared_preload_libraries: the view exists but cannot be read.
             out.set("pg_stat_statements_enabled", 0, shared)
             return
         out.set("pg_stat_statements_enabled", 1, shared)
-        for role, calls, seconds in rows:
-            labels = {"tenant_id": self.resolver.resolve("role", role)}
-            out.add(METRICS[0], calls, labels)
-            out.add(METRICS[1], seconds, labels)
+        for row in rows:
+            labels = {"tenant_id": self.resolver.resolve("role", row["role"])}
+            for name in METRICS:
+                out.add(name, row[name], labels)

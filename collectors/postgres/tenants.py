@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from collectors.postgres.session import Session
-from exporters.runtime import CollectorError
+from collectors.runtime import CollectorError
 from obsbundle.tenancy import TenantResolver, normalize
 
 # Schemas that are PostgreSQL's own and never a tenant's (toast and temp schemas included).

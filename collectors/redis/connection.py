@@ -19,9 +19,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from obsbundle.config import parse_duration
 from obsbundle.errors import ConfigError
 from obsbundle.secrets import redact_url, register_secret, register_url_secrets
+from obsbundle.settings import RedisSource
 
 CLIENT_NAME = "obsbundle-exporter"
 
@@ -33,16 +33,16 @@ class RedisTarget:
     name: str
     url: str
     display: str
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    socket_timeout: float = 2.0
-    tls: dict[str, Any] = field(default_factory=dict)
+    username: str | None
+    password: str | None = field(repr=False)
+    socket_timeout: float
+    tls: dict[str, Any]
 
     @classmethod
-    def from_config(cls, source: Mapping[str, Any], path: str, environ: Mapping[str, str] | None = None) -> RedisTarget:
+    def from_source(cls, source: RedisSource, path: str, environ: Mapping[str, str] | None = None) -> RedisTarget:
         """Validate one `sources.redis[i]` entry; ConfigError names the path, never the secret."""
         env = os.environ if environ is None else environ
-        url = str(source["url"])
+        url = source.url
         register_url_secrets(url)
         display = redact_url(url)
         try:
@@ -60,12 +60,11 @@ class RedisTarget:
         del port  # parsed only to validate it
 
         password = parts.password
-        password_env = source.get("password_env", "REDIS_PASSWORD")
-        if env.get(password_env):
-            password = env[password_env]
-        if source.get("password_file"):
+        if env.get(source.password_env):
+            password = env[source.password_env]
+        if source.password_file:
             try:
-                password = Path(source["password_file"]).read_text(encoding="utf-8").strip()
+                password = Path(source.password_file).read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise ConfigError(f"{path}.password_file: cannot read ({exc.strerror})") from None
             if not password:
@@ -74,24 +73,25 @@ class RedisTarget:
 
         tls: dict[str, Any] = {}
         if parts.scheme == "rediss":
-            for key, option in (("tls_ca_file", "ssl_ca_certs"), ("tls_cert_file", "ssl_certfile"),
-                                ("tls_key_file", "ssl_keyfile")):
-                if source.get(key):
-                    if not Path(source[key]).is_file():
+            for key, option, file in (("tls_ca_file", "ssl_ca_certs", source.tls_ca_file),
+                                      ("tls_cert_file", "ssl_certfile", source.tls_cert_file),
+                                      ("tls_key_file", "ssl_keyfile", source.tls_key_file)):
+                if file:
+                    if not Path(file).is_file():
                         raise ConfigError(f"{path}.{key}: no such file")
-                    tls[option] = source[key]
-            if source.get("tls_insecure_skip_verify"):
+                    tls[option] = file
+            if source.tls_insecure_skip_verify:
                 tls.update(ssl_cert_reqs="none", ssl_check_hostname=False)
-        elif any(source.get(k) for k in ("tls_ca_file", "tls_cert_file", "tls_key_file")):
+        elif source.tls_ca_file or source.tls_cert_file or source.tls_key_file:
             raise ConfigError(f"{path}.url: TLS options need a rediss:// URL")
 
         return cls(
-            name=source["name"],
+            name=source.name,
             url=url,
             display=display,
-            username=source.get("username") or parts.username or None,
+            username=source.username or parts.username or None,
             password=password or None,
-            socket_timeout=parse_duration(source.get("socket_timeout", "2s")),
+            socket_timeout=source.socket_timeout,
             tls=tls,
         )
 

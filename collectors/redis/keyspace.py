@@ -30,7 +30,6 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,9 +43,9 @@ except ImportError:  # pragma: no cover - hiredis is a declared dependency
 
 from collectors.metricset import MetricSet
 from collectors.redis.connection import RedisTarget
-from exporters.runtime import BackgroundRefresh, CollectorError
+from collectors.runtime import BackgroundRefresh, CollectorError
 from obsbundle.catalog import Catalog
-from obsbundle.config import parse_duration
+from obsbundle.settings import RedisScan
 from obsbundle.tenancy import SHARED, UNASSIGNED, TenantResolver, normalize
 
 log = logging.getLogger("obsbundle.redis")
@@ -87,31 +86,9 @@ KEYSPACE_FAMILIES = (
 )
 
 
-@dataclass(frozen=True)
-class ScanSettings:
-    count: int = 1000
-    batch: int = 200
-    interval: float = 60.0
-    memory_sample_ratio: float = 0.1
-    memory_min_samples: int = 100
-    slice: float = 0.1
-    rest: float = 0.005
-    busy_latency: float = 0.01
-    busy_pause: float = 1.0
-    retry_interval: float = 5.0
-    scrape_yield: float = 0.1
-
-    @classmethod
-    def from_config(cls, scan: Mapping[str, Any] | None) -> ScanSettings:
-        scan = scan or {}
-        durations = {k: parse_duration(scan[k]) for k in ("interval", "slice", "rest", "busy_latency", "busy_pause")
-                     if k in scan}
-        plain = {k: scan[k] for k in ("count", "batch", "memory_sample_ratio", "memory_min_samples") if k in scan}
-        return cls(**plain, **durations)
-
-    @property
-    def stride(self) -> int:
-        return max(1, round(1.0 / self.memory_sample_ratio))
+# Not configurable: how soon a failed pass is retried, and how long a pass pauses after a scrape.
+RETRY_INTERVAL = 5.0
+SCRAPE_YIELD = 0.1
 
 
 class _Tally:
@@ -184,11 +161,11 @@ class KeyspaceScanner(BackgroundRefresh):
         target: RedisTarget,
         resolver: TenantResolver,
         key_rule: str | None,
-        settings: ScanSettings,
+        settings: RedisScan,
         catalog: Catalog,
     ) -> None:
         super().__init__("keyspace", target.name, self._refresh, catalog, settings.interval,
-                         budget=2.0, retry_interval=settings.retry_interval)
+                         budget=2.0, retry_interval=RETRY_INTERVAL)
         self.target = target
         self.resolver = resolver
         self.settings = settings
@@ -223,7 +200,7 @@ class KeyspaceScanner(BackgroundRefresh):
     def collect(self, out: MetricSet, deadline: float) -> None:
         """The last complete pass plus pass counters; raises (after adding them) if the latest
         pass failed, so the collector reports the error while the previous figures stay served."""
-        self._yield_until = time.monotonic() + self.settings.scrape_yield
+        self._yield_until = time.monotonic() + SCRAPE_YIELD
         out.declare_empty(KEYSPACE_FAMILIES)
         shared = {"tenant_id": SHARED}
         out.add("redis_keyspace_passes_total", self.refreshes, shared)
@@ -372,7 +349,7 @@ class KeyspaceScanner(BackgroundRefresh):
         This loop is the scanner's main CPU cost (about 1 us per key), hence the local names.
         """
         search, by_raw, tally_for = self._search, self._by_raw, self._tally_for
-        floor, stride = self.settings.memory_min_samples, self.settings.stride
+        floor, stride = self.settings.memory_min_samples, max(1, round(1.0 / self.settings.memory_sample_ratio))
         if search is None:
             raws: list[str | None] = [None] * len(keys)
         else:

@@ -17,7 +17,8 @@ import redis
 
 from collectors.metricset import MetricSet
 from collectors.redis.connection import RedisTarget
-from exporters.runtime import CollectorError, error_code
+from collectors.runtime import Collector, CollectorError, error_code
+from obsbundle.catalog.redis import INFO
 from obsbundle.tenancy import SHARED, TenantResolver
 
 log = logging.getLogger("obsbundle.redis")
@@ -30,36 +31,6 @@ CONDITIONAL = (
     "redis_latency_latest_seconds", "redis_latency_max_seconds", "redis_db_keys",
     "redis_tenant_connected_clients", "redis_slowlog_last_id",
 )
-
-# INFO field -> metric, for plain numeric copies.
-_INFO_GAUGES = {
-    "uptime_in_seconds": "redis_uptime_seconds",
-    "used_memory": "redis_memory_used_bytes",
-    "used_memory_rss": "redis_memory_rss_bytes",
-    "maxmemory": "redis_memory_max_bytes",
-    "mem_fragmentation_ratio": "redis_memory_fragmentation_ratio",
-    "connected_clients": "redis_connected_clients",
-    "blocked_clients": "redis_blocked_clients",
-    "maxclients": "redis_max_clients",
-    "instantaneous_ops_per_sec": "redis_instantaneous_ops_per_second",
-    "connected_slaves": "redis_connected_replicas",
-    "master_repl_offset": "redis_replication_offset_bytes",
-    "rdb_changes_since_last_save": "redis_rdb_changes_since_last_save",
-    "rdb_last_save_time": "redis_rdb_last_save_timestamp_seconds",
-    "rdb_bgsave_in_progress": "redis_rdb_bgsave_in_progress",
-    "aof_enabled": "redis_aof_enabled",
-    "aof_rewrite_in_progress": "redis_aof_rewrite_in_progress",
-    "loading": "redis_loading",
-}
-_INFO_COUNTERS = {
-    "rejected_connections": "redis_rejected_connections_total",
-    "total_commands_processed": "redis_commands_processed_total",
-    "keyspace_hits": "redis_keyspace_hits_total",
-    "keyspace_misses": "redis_keyspace_misses_total",
-    "evicted_keys": "redis_evicted_keys_total",
-    "expired_keys": "redis_expired_keys_total",
-}
-
 
 def _num(value: Any) -> float | None:
     try:
@@ -74,8 +45,9 @@ def add_info(out: MetricSet, info: Mapping[str, Any]) -> None:
     out.add("redis_version_info", 1, {**shared, "version": str(info.get("redis_version", "unknown"))})
     role = str(info.get("role", "unknown"))
     out.add("redis_role_info", 1, {**shared, "role": role})
-    for field_name, metric in (*_INFO_GAUGES.items(), *_INFO_COUNTERS.items()):
-        out.add(metric, _num(info.get(field_name)), shared)
+    # Plain numeric copies: the catalog names each metric's INFO field (`info=` in catalog/redis.py).
+    for metric in out.catalog.by_query(INFO):
+        out.add(metric.name, _num(info.get(metric.column)), shared)
 
     used, maxmemory = _num(info.get("used_memory")), _num(info.get("maxmemory"))
     if used is not None and maxmemory:
@@ -128,7 +100,7 @@ def count_clients(clients: Iterable[Mapping[str, Any]], resolver: TenantResolver
     return counts
 
 
-class ServerCollector:
+class ServerCollector(Collector):
     """On-scrape collector for one Redis source; its success drives `redis_up`."""
 
     name = "server"

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from temporalio.client import Client
 from temporalio.service import RPCError, TLSConfig
 
+from collectors.runtime import CollectorError, error_code, register_error_code
 from collectors.temporal.ratelimit import BucketsByKey, TokenBucket
-from exporters.runtime import CollectorError, error_code
 
 T = TypeVar("T")
 
@@ -25,13 +25,13 @@ T = TypeVar("T")
 VISIBILITY = frozenset({"CountWorkflowExecutions", "ListWorkflowExecutions"})
 
 
-def rpc_error_code(exc: BaseException) -> str:
-    """A short, secret-free code: the gRPC status name for RPC errors."""
-    if isinstance(exc, RPCError):
-        return exc.status.name.lower()
-    if isinstance(exc, asyncio.TimeoutError):
-        return "timeout"
-    return error_code(exc)
+def _rpc_status(exc: BaseException) -> str:
+    """The gRPC status name (`unavailable`, `resource_exhausted`...): short and secret-free."""
+    assert isinstance(exc, RPCError)
+    return exc.status.name.lower()
+
+
+register_error_code(RPCError, _rpc_status)
 
 
 class Api:
@@ -41,12 +41,12 @@ class Api:
         self,
         address: str,
         *,
-        api_key: str | None = None,
-        tls: bool = False,
-        visibility_rps: float = 5.0,
-        api_rps: float = 100.0,
-        concurrency: int = 4,
-        call_timeout: float = 5.0,
+        api_key: str | None,
+        tls: bool,
+        visibility_rps: float,
+        api_rps: float,
+        concurrency: int,
+        call_timeout: float,
     ) -> None:
         self.address = address
         self._api_key = api_key
@@ -88,7 +88,7 @@ class Api:
     def _count(self, method: str, exc: BaseException | None) -> None:
         self.calls[method] = self.calls.get(method, 0) + 1
         if exc is not None:
-            key = (method, rpc_error_code(exc))
+            key = (method, error_code(exc))
             self.errors[key] = self.errors.get(key, 0) + 1
 
     async def call(self, method: str, namespace: str, fn: Callable[[Any], Awaitable[T]]) -> T:

@@ -11,9 +11,9 @@ import asyncio
 from typing import Any
 
 from collectors.metricset import MetricSet
+from collectors.runtime import BackgroundRefresh
 from collectors.temporal.api import Api
 from collectors.temporal.refresh import Refresher, Settings
-from exporters.runtime import BackgroundRefresh
 from obsbundle.catalog import Catalog
 from obsbundle.tenancy import SHARED, TenantResolver
 

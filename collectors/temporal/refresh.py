@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,9 +36,10 @@ from temporalio.api.workflowservice.v1 import (
 )
 
 from collectors.metricset import MetricSet
-from collectors.temporal.api import Api, rpc_error_code
-from exporters.runtime import CollectorError
+from collectors.runtime import CollectorError, error_code
+from collectors.temporal.api import Api
 from obsbundle.catalog.temporal import ALWAYS_STATUSES
+from obsbundle.settings import TemporalSource, TemporalTenancy
 from obsbundle.tenancy import SHARED, UNASSIGNED, TenantResolver, normalize
 
 log = logging.getLogger("obsbundle.exporter.temporal")
@@ -63,19 +64,33 @@ MIN_RETENTION = 600.0  # remember discovered queues/values at least this long (s
 DISCOVERY_SLACK = 60.0  # re-read closes this far before the previous refresh (visibility lag)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
     """The refresh-relevant part of one `sources.temporal[]` entry, durations in seconds."""
 
     server: str
-    mode: str = "namespace"
-    namespaces: list[str] = field(default_factory=list)
-    task_queues: list[str] = field(default_factory=list)
-    closed_window: float = 3600.0
-    search_attribute: str | None = None
-    page_size: int = 1000
-    max_pages: int = 2
-    max_task_queues: int = 50
+    mode: str
+    namespaces: tuple[str, ...]
+    task_queues: tuple[str, ...]
+    closed_window: float
+    search_attribute: str | None
+    page_size: int
+    max_pages: int
+    max_task_queues: int
+
+    @classmethod
+    def from_source(cls, source: TemporalSource, tenancy: TemporalTenancy) -> Settings:
+        return cls(
+            server=source.name,
+            mode=source.tenancy,
+            namespaces=source.namespaces,
+            task_queues=source.task_queues,
+            closed_window=source.closed_window,
+            search_attribute=tenancy.search_attribute,
+            page_size=source.discovery_page_size,
+            max_pages=source.discovery_max_pages,
+            max_task_queues=source.max_task_queues,
+        )
 
 
 def _quoted(value: str) -> str | None:
@@ -158,7 +173,7 @@ class Refresher:
             raise
         except Exception as exc:
             self.api.reset()
-            raise CollectorError(rpc_error_code(exc)) from None
+            raise CollectorError(error_code(exc)) from None
         self.namespaces = tuple(names)
         window_start = wall - self.settings.closed_window
         since = window_start if self._last_wall is None else max(window_start, self._last_wall - DISCOVERY_SLACK)
@@ -195,7 +210,7 @@ class Refresher:
             result = await coro
         except Exception as exc:
             self.failures += 1
-            self._last_code = rpc_error_code(exc)
+            self._last_code = error_code(exc)
             log.debug("temporal call failed: %s", self._last_code)
             return None
         self.successes += 1

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Iterator
 import httpx
 
 from collectors.metricset import MetricSet
+from collectors.runtime import BackgroundRefresh, CollectorError
 from collectors.temporal.collector import TemporalCollector
-from exporters.runtime import BackgroundRefresh, CollectorError
 from obsbundle.catalog import Catalog
 from obsbundle.tenancy import SHARED
 

@@ -31,6 +31,7 @@ class Q:
     expr: str
     legend: str = "__auto"
     instant: bool = False
+    exemplar: bool = False  # show trace_id exemplars (linked to the trace data source, generators/datasources.py)
 
 
 Panel = Any  # a grafanalib panel object
@@ -81,10 +82,23 @@ def thresholds(config: Mapping[str, Any], key: str, *, below: bool = False) -> T
     return Thresholds((("green", 0), *((color, value if value > 0 else ZERO_LEVEL) for value, color in ordered)))
 
 
+@attr.s
+class _Target(g.Target):
+    """grafanalib's Target plus Grafana's `exemplar` query option."""
+
+    exemplar: bool = attr.ib(default=False)
+
+    def to_json_data(self) -> dict[str, Any]:
+        data = super().to_json_data()
+        if self.exemplar:
+            data["exemplar"] = True
+        return data
+
+
 def _targets(queries: Sequence[Q]) -> list[g.Target]:
     return [
-        g.Target(expr=q.expr, legendFormat=q.legend, refId=chr(ord("A") + i), instant=q.instant,
-                 datasource=DATASOURCE_VAR)
+        _Target(expr=q.expr, legendFormat=q.legend, refId=chr(ord("A") + i), instant=q.instant,
+                datasource=DATASOURCE_VAR, exemplar=q.exemplar)
         for i, q in enumerate(queries)
     ]
 

@@ -167,9 +167,13 @@ def alertmanager(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def datasource(config: Mapping[str, Any], dump: Any) -> dict[str, Any]:
-    ds = {"apiVersion": 1, "datasources": [{
-        "name": "obsbundle", "uid": config["dashboards"]["datasource_uid"], "type": "prometheus",
-        "access": "proxy", "url": config["deploy"]["query_url"], "isDefault": True}]}
+    """The linked data sources of generators/datasources when configured, else the store alone."""
+    from generators import datasources as linked
+
+    sources = linked.datasources(config) if config.get("datasources") else [{
+        "name": "Prometheus", "uid": config["dashboards"]["datasource_uid"], "type": "prometheus",
+        "access": "proxy", "url": config["deploy"]["query_url"], "isDefault": True}]
+    ds = {"apiVersion": 1, "datasources": sources}
     labels = {**PART_OF, "grafana_datasource": "1"}
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(config, "obsbundle-datasource", labels),
             "data": {"obsbundle-datasource.yaml": dump(ds)}}

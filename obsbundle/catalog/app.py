@@ -32,6 +32,11 @@ ERRORS = declare(
     "HTTP requests that ended in a 5xx response or an unhandled exception, by tenant and route.",
     HTTP_LABELS, source=SOURCE,
 )
+RESPONSE_BYTES = declare(
+    "http_server_response_bytes_total", "counter",
+    "Response body bytes sent, by tenant and route (egress, for per-tenant cost).",
+    HTTP_LABELS, source=SOURCE, unit="bytes",
+)
 ACTIVE_REQUESTS = declare(
     "http_server_active_requests", "gauge",
     "HTTP requests currently in flight, by tenant.",
@@ -61,4 +66,9 @@ TENANT_OVERFLOW = declare(
     "otel_tenant_overflow_total", "counter",
     "Points recorded under tenant_id=_overflow because the instrument's tenant cap was reached.",
     ("instrument",), source=SOURCE,
+)
+EXPORT_DROPPED = declare(
+    "otel_export_dropped_total", "counter",
+    "Spans, metric points or log records an OTLP receiver did not accept (down, slow or refusing), by signal.",
+    ("signal",), source=SOURCE,
 )

@@ -1,4 +1,4 @@
-"""Markdown tables of the catalog, for the README and docs/metrics.md (generated, never typed)."""
+"""Markdown tables of the catalog, for docs/metrics.md and the docs pages' generated blocks (never typed)."""
 
 from __future__ import annotations
 

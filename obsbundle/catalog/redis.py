@@ -11,12 +11,17 @@ SOURCE = "redis"
 L = ("server", "tenant_id")
 
 
-def _g(name: str, help: str, *extra: str, unit: str = "") -> None:
-    declare(name, "gauge", help, (*L, *extra), source=SOURCE, unit=unit)
+# Plain numeric copies of an INFO field: `info="<field>"` is all the server collector needs.
+INFO = "redis_info"
 
 
-def _c(name: str, help: str, *extra: str, unit: str = "") -> None:
-    declare(name, "counter", help, (*L, *extra), source=SOURCE, unit=unit)
+def _g(name: str, help: str, *extra: str, unit: str = "", info: str = "", threshold: str = "") -> None:
+    declare(name, "gauge", help, (*L, *extra), source=SOURCE, unit=unit,
+            query=INFO if info else "", column=info, threshold=threshold)
+
+
+def _c(name: str, help: str, *extra: str, unit: str = "", info: str = "") -> None:
+    declare(name, "counter", help, (*L, *extra), source=SOURCE, unit=unit, query=INFO if info else "", column=info)
 
 
 # -- availability and identity (_shared) -----------------------------------------------------------
@@ -29,7 +34,7 @@ declare(
     "redis_role_info", "info", "Replication role of the server: master or slave (value 1).",
     (*L, "role"), source=SOURCE,
 )
-_g("redis_uptime_seconds", "Seconds since the Redis server started.", unit="seconds")
+_g("redis_uptime_seconds", "Seconds since the Redis server started.", unit="seconds", info="uptime_in_seconds")
 
 # -- per-tenant keyspace (last complete SCAN pass) -------------------------------------------------
 _g("redis_tenant_keys", "Keys whose name matches the tenant's key rule, from the last complete pass.")
@@ -76,35 +81,43 @@ _c(
 )
 
 # -- memory (_shared) ------------------------------------------------------------------------------
-_g("redis_memory_used_bytes", "Bytes allocated by Redis (INFO used_memory).", unit="bytes")
-_g("redis_memory_rss_bytes", "Resident set size of the Redis process (INFO used_memory_rss).", unit="bytes")
-_g("redis_memory_max_bytes", "Configured maxmemory in bytes; 0 means no limit.", unit="bytes")
+_g("redis_memory_used_bytes", "Bytes allocated by Redis (INFO used_memory).", unit="bytes", info="used_memory")
+_g("redis_memory_rss_bytes",
+   "Resident set size of the Redis process (INFO used_memory_rss).", unit="bytes", info="used_memory_rss")
+_g("redis_memory_max_bytes", "Configured maxmemory in bytes; 0 means no limit.", unit="bytes", info="maxmemory")
 _g(
     "redis_memory_saturation_ratio",
     "used_memory / maxmemory; absent when maxmemory is 0 (no limit).",
-    unit="ratio",
+    unit="ratio", threshold="redis_memory_saturation_ratio",
 )
-_g("redis_memory_fragmentation_ratio", "INFO mem_fragmentation_ratio (RSS / used memory).", unit="ratio")
+_g("redis_memory_fragmentation_ratio",
+   "INFO mem_fragmentation_ratio (RSS / used memory).", unit="ratio", info="mem_fragmentation_ratio")
 
 # -- clients (_shared) -----------------------------------------------------------------------------
-_g("redis_connected_clients", "Client connections open to the server (INFO connected_clients).")
-_g("redis_blocked_clients", "Clients blocked on BLPOP/XREAD/WAIT and similar (INFO blocked_clients).")
-_c("redis_rejected_connections_total", "Connections rejected because maxclients was reached.")
-_g("redis_max_clients", "Configured maxclients.")
+_g("redis_connected_clients",
+   "Client connections open to the server (INFO connected_clients).", info="connected_clients")
+_g("redis_blocked_clients",
+   "Clients blocked on BLPOP/XREAD/WAIT and similar (INFO blocked_clients).", info="blocked_clients")
+_c("redis_rejected_connections_total",
+   "Connections rejected because maxclients was reached.", info="rejected_connections")
+_g("redis_max_clients", "Configured maxclients.", info="maxclients")
 _g("redis_client_saturation_ratio", "connected_clients / maxclients.", unit="ratio")
 
 # -- throughput and cache (_shared) ----------------------------------------------------------------
-_c("redis_commands_processed_total", "Commands processed by the server (INFO total_commands_processed).")
-_g("redis_instantaneous_ops_per_second", "Commands per second sampled by Redis (INFO instantaneous_ops_per_sec).")
-_c("redis_keyspace_hits_total", "Successful key lookups (INFO keyspace_hits).")
-_c("redis_keyspace_misses_total", "Failed key lookups (INFO keyspace_misses).")
-_c("redis_evicted_keys_total", "Keys evicted because of maxmemory (INFO evicted_keys).")
-_c("redis_expired_keys_total", "Keys removed by expiry (INFO expired_keys).")
+_c("redis_commands_processed_total",
+   "Commands processed by the server (INFO total_commands_processed).", info="total_commands_processed")
+_g("redis_instantaneous_ops_per_second",
+   "Commands per second sampled by Redis (INFO instantaneous_ops_per_sec).", info="instantaneous_ops_per_sec")
+_c("redis_keyspace_hits_total", "Successful key lookups (INFO keyspace_hits).", info="keyspace_hits")
+_c("redis_keyspace_misses_total", "Failed key lookups (INFO keyspace_misses).", info="keyspace_misses")
+_c("redis_evicted_keys_total", "Keys evicted because of maxmemory (INFO evicted_keys).", info="evicted_keys")
+_c("redis_expired_keys_total", "Keys removed by expiry (INFO expired_keys).", info="expired_keys")
 _g("redis_db_keys", "Keys per logical database (INFO keyspace), a cheap cross-check of the pass.", "db")
 
 # -- replication (_shared) -------------------------------------------------------------------------
-_g("redis_connected_replicas", "Replicas connected to this master.")
-_g("redis_replication_offset_bytes", "Replication offset of this server (INFO master_repl_offset).", unit="bytes")
+_g("redis_connected_replicas", "Replicas connected to this master.", info="connected_slaves")
+_g("redis_replication_offset_bytes",
+   "Replication offset of this server (INFO master_repl_offset).", unit="bytes", info="master_repl_offset")
 _g(
     "redis_replication_lag_bytes",
     "On a master: largest offset distance to a connected replica. On a replica: 0 (see lag_seconds).",
@@ -120,13 +133,14 @@ _g("redis_replication_link_up", "On a replica: 1 if master_link_status is up, el
 
 # -- persistence (_shared) -------------------------------------------------------------------------
 _g("redis_rdb_last_save_success", "1 if the last RDB save succeeded (rdb_last_bgsave_status ok).")
-_g("redis_rdb_last_save_timestamp_seconds", "Unix time of the last successful RDB save.", unit="seconds")
-_g("redis_rdb_changes_since_last_save", "Writes since the last RDB save.")
-_g("redis_rdb_bgsave_in_progress", "1 while an RDB background save runs.")
-_g("redis_aof_enabled", "1 if append-only file persistence is on.")
-_g("redis_aof_rewrite_in_progress", "1 while an AOF rewrite runs.")
+_g("redis_rdb_last_save_timestamp_seconds",
+   "Unix time of the last successful RDB save.", unit="seconds", info="rdb_last_save_time")
+_g("redis_rdb_changes_since_last_save", "Writes since the last RDB save.", info="rdb_changes_since_last_save")
+_g("redis_rdb_bgsave_in_progress", "1 while an RDB background save runs.", info="rdb_bgsave_in_progress")
+_g("redis_aof_enabled", "1 if append-only file persistence is on.", info="aof_enabled")
+_g("redis_aof_rewrite_in_progress", "1 while an AOF rewrite runs.", info="aof_rewrite_in_progress")
 _g("redis_aof_last_write_success", "1 if the last AOF write succeeded (aof_last_write_status ok).")
-_g("redis_loading", "1 while Redis loads its dataset from disk.")
+_g("redis_loading", "1 while Redis loads its dataset from disk.", info="loading")
 
 # -- latency and slowlog (_shared) -----------------------------------------------------------------
 _g(

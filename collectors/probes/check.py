@@ -7,7 +7,6 @@ the label can never carry a hostname, an address or an error message.
 
 from __future__ import annotations
 
-import socket
 import ssl
 import time
 from collections.abc import Mapping
@@ -17,9 +16,10 @@ from typing import Any
 import httpx
 
 from collectors.metricset import MetricSet
+from collectors.runtime import error_code
 from obsbundle.catalog import probes as names
-from obsbundle.config import parse_duration
 from obsbundle.secrets import redact_url, register_url_secrets
+from obsbundle.settings import ProbeSource
 from obsbundle.tenancy import SHARED, TenantResolver, normalize
 
 # httpcore trace event stem -> phase name (DNS resolution happens inside connect_tcp).
@@ -31,42 +31,39 @@ _PHASE_EVENTS = {
     "receive_response_headers": "processing",
     "receive_response_body": "transfer",
 }
-_DNS_MARKERS = ("name or service not known", "nodename nor servname", "temporary failure in name resolution",
-                "no address associated", "name resolution")
 
 
 @dataclass(frozen=True)
 class ProbeSpec:
-    """One `sources.probes` entry, with durations parsed and the tenant resolved."""
+    """One `sources.probes` entry, with the tenant resolved."""
 
     name: str
     url: str
-    tenant_id: str = SHARED
-    method: str = "GET"
-    interval: float = 30.0
-    timeout: float = 5.0
-    expect_status: tuple[int, ...] = (200,)
-    follow_redirects: bool = False
-    tls_ca_file: str | None = None
+    tenant_id: str
+    method: str
+    interval: float
+    timeout: float
+    expect_status: tuple[int, ...]
+    follow_redirects: bool
+    tls_ca_file: str | None
 
     @classmethod
-    def from_config(cls, entry: Mapping[str, Any], resolver: TenantResolver | None = None) -> ProbeSpec:
-        register_url_secrets(entry["url"])
-        tenant = entry.get("tenant")
+    def from_source(cls, source: ProbeSource, resolver: TenantResolver | None = None) -> ProbeSpec:
+        register_url_secrets(source.url)
         tenant_id = SHARED
-        if tenant:
-            tenant_id = normalize(str(tenant))
+        if source.tenant:
+            tenant_id = normalize(source.tenant)
             tenant_id = resolver.admit(tenant_id) if resolver else tenant_id
         return cls(
-            name=entry["name"],
-            url=entry["url"],
+            name=source.name,
+            url=source.url,
             tenant_id=tenant_id,
-            method=entry.get("method", "GET"),
-            interval=parse_duration(entry.get("interval", "30s")),
-            timeout=parse_duration(entry.get("timeout", "5s")),
-            expect_status=tuple(entry.get("expect_status") or (200,)),
-            follow_redirects=bool(entry.get("follow_redirects", False)),
-            tls_ca_file=entry.get("tls_ca_file"),
+            method=source.method,
+            interval=source.interval,
+            timeout=source.timeout,
+            expect_status=source.expect_status,
+            follow_redirects=source.follow_redirects,
+            tls_ca_file=source.tls_ca_file,
         )
 
 
@@ -81,30 +78,9 @@ class ProbeResult:
 
 
 def failure_reason(exc: BaseException) -> str:
-    """Map an httpx/httpcore/OS exception (walking its cause chain) to a fixed reason."""
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        return "timeout"
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLError | ssl.CertificateError):
-            return "tls"
-        if isinstance(current, ConnectionRefusedError):
-            return "connection_refused"
-        if isinstance(current, socket.gaierror):
-            return "dns"
-        if isinstance(current, TimeoutError | socket.timeout):
-            return "timeout"
-        current = current.__cause__ or current.__context__
-    text = str(exc).lower()
-    if any(marker in text for marker in _DNS_MARKERS):
-        return "dns"
-    if "certificate" in text or "ssl" in text or "tls" in text:
-        return "tls"
-    if "connection refused" in text or "errno 111" in text:
-        return "connection_refused"
-    return "other"
+    """The probe's reason label for a failed check: the error code if it is a probe reason."""
+    code = error_code(exc)
+    return code if code in names.REASONS else "other"
 
 
 def _cert_expiry_days(stream: Any) -> float | None:

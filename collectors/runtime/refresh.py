@@ -1,0 +1,112 @@
+"""Background refresh: collection too slow or rate-limited for the scrape path, served from memory."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from collectors.metricset import MetricSet
+from collectors.runtime.contract import Collector
+from collectors.runtime.errors import CollectorError, error_code
+from obsbundle.catalog import Catalog
+
+log = logging.getLogger("obsbundle.exporter")
+
+__all__ = ["BackgroundRefresh"]
+
+
+class BackgroundRefresh(Collector):
+    """Runs `refresh()` every `interval` seconds in a thread and serves the last complete result.
+
+    For sources whose collection is too slow or rate-limited for the scrape path (a Redis keyspace
+    pass, Temporal visibility queries). `collect` costs a dict merge; `data_age` says how old the
+    data is. A failed refresh keeps serving the previous result and re-raises on collect, so the
+    up gauge drops while the last good figures stay visible.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        server: str,
+        refresh: Callable[[MetricSet], None],
+        catalog: Catalog,
+        interval: float,
+        up_metric: str | None = None,
+        budget: float | None = None,
+        retry_interval: float | None = None,
+    ) -> None:
+        self.name = name
+        self.server = server
+        self.up_metric = up_metric
+        if budget is not None:
+            self.budget = budget
+        self._refresh = refresh
+        self._catalog = catalog
+        self.interval = interval
+        self.retry_interval = interval if retry_interval is None else min(interval, retry_interval)
+        self._lock = threading.Lock()
+        self._snapshot: MetricSet | None = None
+        self._snapshot_at: float | None = None
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.refreshes = 0
+        self.failures = 0
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name=f"refresh-{self.name}", daemon=True)
+            self._thread.start()
+
+    def close(self, join_timeout: float = 0.0) -> None:
+        """Stop the loop; a refresh in progress sees `_stop` set (long ones check it and bail out)."""
+        self._stop.set()
+        self._wake.set()
+        if join_timeout and self._thread is not None:
+            self._thread.join(timeout=join_timeout)
+
+    def trigger(self) -> None:
+        """Ask for a refresh now (tests; keyspace notifications)."""
+        self._wake.set()
+
+    def refresh_once(self) -> None:
+        out = MetricSet(self._catalog, {"server": self.server})
+        try:
+            self._refresh(out)
+        except Exception as exc:
+            with self._lock:
+                self._error = exc
+                self.failures += 1
+            raise
+        with self._lock:
+            self._snapshot, self._snapshot_at, self._error = out, time.monotonic(), None
+            self.refreshes += 1
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            wait = self.interval
+            try:
+                self.refresh_once()
+            except Exception as exc:
+                log.debug("refresh %s/%s failed: %s", self.name, self.server, error_code(exc))
+                wait = self.retry_interval
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def data_age(self) -> float:
+        with self._lock:
+            return 0.0 if self._snapshot_at is None else time.monotonic() - self._snapshot_at
+
+    def collect(self, out: MetricSet, deadline: float) -> None:
+        with self._lock:
+            snapshot, error = self._snapshot, self._error
+        if snapshot is not None:
+            out.merge(snapshot)
+        if error is not None:
+            raise error
+        if snapshot is None:
+            raise CollectorError("not_ready")
+

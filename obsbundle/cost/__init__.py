@@ -1,0 +1,1 @@
+"""Per-tenant cost attribution: the model (prices, drivers, budgets) and the usage report."""
