@@ -27,7 +27,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from obsbundle.local_services import wait_for
+from obsbundle.services import wait_for
 
 _REQUESTS = {
     "traces": (ExportTraceServiceRequest, ExportTraceServiceResponse),

@@ -17,7 +17,7 @@ from generators.alerts.rulefiles import annotations
 from obsbundle import config as obsconfig
 from obsbundle.catalog import catalog_for
 from obsbundle.errors import ConfigError
-from obsbundle.local_services import run_cli
+from obsbundle.services import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANTS_CONFIG = """

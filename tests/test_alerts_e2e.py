@@ -21,14 +21,14 @@ import yaml
 import generators.alerts as alerts
 from examples.agent_api import create_app
 from obsbundle import config as obsconfig
-from obsbundle.local_services import (
+from obsbundle.services import (
     AlertmanagerServer,
     ExporterProcess,
     PrometheusServer,
     RedisServer,
+    UvicornThread,
     wait_for,
 )
-from tests.conftest_app import UvicornThread
 
 ROUTING_KEY = "e2e-routing-key-0123456789"
 RUNBOOKS = "https://runbooks.example/docs/runbooks.md"
@@ -218,7 +218,12 @@ def test_redis_down_pages_and_slacks_then_resolves(stack: dict[str, Any]) -> Non
     inhibited = _wait(lambda: _am_alerts(stack["am"], "ObsbundleCollectorFailing"), "collector alert in Alertmanager")
     assert inhibited[0]["labels"]["server"] == "cache" and inhibited[0]["labels"]["collector"] == "server"
     assert inhibited[0]["status"]["state"] == "suppressed" and inhibited[0]["status"]["inhibitedBy"]
-    time.sleep(2)  # a group_wait and more: nothing about the collector reaches Slack while Redis is down
+    # a marker routed like the collector alert but not inhibited, sent after it: once the marker is
+    # notified, the collector alert's group (older, same group_wait) has been flushed
+    marker = f"E2EMarker{time.monotonic_ns()}"
+    stack["am"].post_alert({**inhibited[0]["labels"], "alertname": marker, "server": "e2e-marker"},
+                           inhibited[0]["annotations"])
+    _wait(lambda: marker in json.dumps(recorder.requests), "notification of a marker sent after the collector alert")
     assert not [m for m in recorder.slack() if "ObsbundleCollectorFailing" in json.dumps(m)]
 
     redis.start()
@@ -266,7 +271,13 @@ def test_tenant_past_error_threshold_pages_only_for_that_tenant(stack: dict[str,
     assert slack[0]["channel"] == "#alerts"
     assert slack[0]["attachments"][0]["title"] == "[FIRING:1] TenantErrorRatioHigh | tenant globex (warning)"
     _wait(lambda: _pd_events(recorder, "TenantAvailabilityBudgetBurn", "trigger"), "burn-rate page for acme")
-    time.sleep(3)  # more group_waits: anything else that would page has had time to arrive
+    # every alert Prometheus fires is in Alertmanager, and a marker sent after them was notified: each
+    # of their groups has been flushed, so anything else that would page has arrived
+    _wait(lambda: all(a in [x["labels"] for x in stack["am"].alerts()] for a in prom.firing_alerts()),
+          "every firing alert in Alertmanager")
+    marker = f"E2EMarker{time.monotonic_ns()}"
+    stack["am"].post_alert({"alertname": marker, "severity": "warning"})
+    _wait(lambda: marker in json.dumps(recorder.requests), "notification of a marker sent after them")
 
     app_pages = [e for e in recorder.pagerduty() if e["payload"]["custom_details"]["alertname"] != "RedisDown"]
     assert _tenants(app_pages) == {"acme", "umbrella"}

@@ -10,7 +10,7 @@ import pytest
 from collectors.app import instrument, tenant_context
 from obsbundle.catalog import static_catalog
 from obsbundle.errors import ConfigError
-from obsbundle.local_services import free_port, parse_metrics
+from obsbundle.services import free_port, parse_metrics
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "app.md"
 

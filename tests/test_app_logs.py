@@ -11,10 +11,10 @@ import httpx
 
 from collectors.app.logs import stream_handler
 from examples.agent_api import create_app
-from obsbundle.local_services import ExporterProcess, free_port, wait_for
 from obsbundle.logs import MAX_MESSAGE_CHARS, JSONFormatter, LogfmtFormatter
 from obsbundle.secrets import register_secret
-from tests.conftest_app import UvicornThread, json_lines
+from obsbundle.services import ExporterProcess, UvicornThread, free_port, wait_for
+from tests.support.http import json_lines
 
 
 def _record(msg: str, *args: object, **extra: object) -> logging.LogRecord:

@@ -8,7 +8,7 @@ import httpx
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from collectors.app import instrument
-from tests.conftest_app import UvicornThread
+from obsbundle.services import UvicornThread
 
 
 def test_httpx_call_inside_a_request_propagates_traceparent_and_tenant_baggage() -> None:

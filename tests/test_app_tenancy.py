@@ -15,9 +15,9 @@ from collectors.app import current_tenant, instrument, record_inference, tenant_
 from collectors.app.tenant import clean
 from examples.agent_api import create_app
 from obsbundle.errors import ConfigError
-from obsbundle.local_services import by_tenant, parse_metrics, wait_for
+from obsbundle.services import UvicornThread, by_tenant, parse_metrics, sample_sum, wait_for
 from obsbundle.tenancy import OVERFLOW, UNASSIGNED, normalize
-from tests.conftest_app import UvicornThread, raw_request, sample_sum
+from tests.support.http import raw_request
 
 API_KEY = "sk-test-0123456789"
 

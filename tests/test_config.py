@@ -8,7 +8,7 @@ import pytest
 
 from obsbundle import config
 from obsbundle.errors import ConfigError
-from obsbundle.local_services import run_cli
+from obsbundle.services import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 

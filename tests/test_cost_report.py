@@ -25,7 +25,7 @@ import yaml
 
 from generators.cost import RULE_FILE, render
 from obsbundle import config as obsconfig
-from obsbundle.local_services import (
+from obsbundle.services import (
     ExporterProcess,
     PostgresServer,
     PrometheusServer,

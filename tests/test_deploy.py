@@ -23,7 +23,7 @@ from cloudcoil.models.prometheus_operator import v1alpha1 as monitoring_alpha
 import generators
 from generators.deploy import kubernetes, prometheus, systemd
 from obsbundle import config as obsconfig
-from obsbundle.local_services import which
+from obsbundle.services import which
 
 ROOT = Path(__file__).resolve().parents[1]
 CRDS: dict[tuple[str, str], Any] = {

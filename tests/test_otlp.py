@@ -13,9 +13,8 @@ import httpx
 import pytest
 
 from examples.agent_api import create_app
-from obsbundle.local_services import free_port, parse_metrics, wait_for
 from obsbundle.otlp_receiver import OTLPReceiver
-from tests.conftest_app import UvicornThread, sample_sum
+from obsbundle.services import UvicornThread, free_port, parse_metrics, sample_sum, wait_for
 
 RESOURCE = {"service_version": "1.4.2", "deployment_environment": "staging"}
 

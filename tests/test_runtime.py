@@ -18,7 +18,7 @@ from collectors.runtime import BackgroundRefresh, Collector, CollectorError
 from exporters.http import ExporterServer
 from exporters.runtime import ScrapeRunner
 from obsbundle.catalog import Catalog, Metric, static_catalog
-from obsbundle.local_services import parse_metrics
+from obsbundle.services import parse_metrics
 
 CATALOG = static_catalog().extended([
     Metric("test_up", "gauge", "Test source up.", ("server", "tenant_id"), "test"),

@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from examples.agent_jobs import run_worker
-from obsbundle.local_services import TemporalServer, UvicornService, wait_for
 from obsbundle.otlp_receiver import OTLPReceiver
-from tests.conftest_app import ExemplarPrometheus, json_lines
+from obsbundle.services import PrometheusServer, TemporalServer, UvicornService, wait_for
+from tests.support.http import json_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 HISTOGRAM = "http_server_request_duration_seconds"
@@ -66,7 +66,7 @@ def test_slow_acme_request_has_one_trace_id_in_exemplar_spans_access_log_and_otl
     worker = WorkerThread(temporal.address, config)
     api = UvicornService("examples.agent_api:app", cwd=ROOT,
                          env={"OBSBUNDLE_CONFIG": str(config_file), "TEMPORAL_ADDRESS": temporal.address})
-    prometheus = ExemplarPrometheus({"agent-api": [api.address]})
+    prometheus = PrometheusServer({"agent-api": [api.address]}, features=["exemplar-storage"])
     try:
         wait_for(prometheus.targets_up, 30, 0.5, what="prometheus scraping the agent API")
         started = time.time()

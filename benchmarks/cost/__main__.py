@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from obsbundle.cost.model import cost_model, cost_series, usage_series
-from obsbundle.local_services import PrometheusServer, run_cli, which
+from obsbundle.services import PrometheusServer, run_cli, which
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = datetime(2026, 12, 1, tzinfo=UTC)
@@ -33,7 +33,7 @@ def write_openmetrics(path: Path, tenants: int, seed: int = 7) -> int:
     hours = [int(START.timestamp()) + 3600 * (h + 1) for h in range(int((END - START).total_seconds() // 3600))]
     count = 0
     with path.open("w") as out:
-        for resource_name, unit_price in PRICED.items():
+        for resource_name in PRICED:
             name = usage_series(resource_name, model)
             for tenant, lvl in level.items():
                 for ts in hours:

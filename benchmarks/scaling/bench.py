@@ -31,7 +31,7 @@ import redis
 import yaml
 
 from obsbundle.catalog import static_catalog
-from obsbundle.local_services import (
+from obsbundle.services import (
     ExporterProcess,
     PostgresServer,
     PrometheusServer,

@@ -8,7 +8,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import yaml
 
 from generators.alerts.alertmanager import CONFIG_FILE
 from generators.alerts.model import SEVERITIES, AlertRule, unsupported_templates
-from generators.promql_ast import children, walk
+from generators.promql_ast import walk
 from obsbundle.catalog import Catalog, catalog_for
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "docs" / "runbooks.md"

@@ -35,7 +35,7 @@ def recording_groups(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     threshold = float(config["slo"]["latency"]["threshold_seconds"])
     le = le_matcher(threshold)
     groups = []
-    for window in SLO_WINDOWS:
+    for window in (*SLO_WINDOWS, *slo_dashboard_windows(config)):
         rules = [
             {"record": requests_rate(window),
              "expr": f"sum by (tenant_id) (rate({REQUESTS}[{window}]))"},
@@ -56,8 +56,30 @@ def recording_groups(config: Mapping[str, Any]) -> list[dict[str, Any]]:
                 for q, v in (("p50", "0.5"), ("p99", "0.99"))
             ]
         groups.append({"name": f"obsbundle.recording.tenant.{window}", "rules": rules})
-    return groups
+    return [*groups, *slo_dashboard_groups(config)]
 
 
 def recorded_names(config: Mapping[str, Any]) -> set[str]:
     return {r["record"] for g in recording_groups(config) for r in g["rules"]}
+
+
+# -- The SLO window (`slo.window`, 30d by default), read by the SLO dashboard ------------------------
+# Added for the dashboards (generators/dashboards/boards/slo.py): its panels read these series
+# instead of evaluating `rate(...[30d])` at every step of every refresh. The SLO window gets the same
+# per-tenant rules as the alert windows above (loop in `recording_groups`), plus probe availability.
+
+
+def slo_dashboard_windows(config: Mapping[str, Any]) -> tuple[str, ...]:
+    window = config["slo"]["window"]
+    return () if window in SLO_WINDOWS else (window,)
+
+
+def probe_availability(window: str) -> str:
+    return f"tenant_probe:probe_success:avg_over_time{window}"
+
+
+def slo_dashboard_groups(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    window = config["slo"]["window"]
+    return [{"name": f"obsbundle.recording.probes.{window}", "rules": [
+        {"record": probe_availability(window),
+         "expr": f"avg by (tenant_id, probe) (avg_over_time(probe_success[{window}]))"}]}]

@@ -9,7 +9,6 @@ Grafana's template variables with representative values.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import promql_parser as pp
 

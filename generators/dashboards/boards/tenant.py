@@ -25,7 +25,8 @@ def board(config: Mapping[str, Any]) -> Board:
            Q(error_ratio("tenant_id"), "{{tenant_id}}"), unit="percentunit",
            th=thresholds(config, "error_ratio"), min=0),
         ts("p95 latency", "95th percentile request duration of the tenant. Dashed lines: "
-           "`thresholds.latency_p95_seconds`. Dots are exemplars: click one to open that request's trace.", Q(quantile(0.95, DURATION, "tenant_id"), "{{tenant_id}}", exemplar=True),
+           "`thresholds.latency_p95_seconds`. Dots are exemplars: click one to open that request's trace.",
+           Q(quantile(0.95, DURATION, "tenant_id"), "{{tenant_id}}", exemplar=True),
            unit="s", th=thresholds(config, "latency_p95_seconds")),
         ts("Inference tokens", "Model tokens per second by kind.",
            Q(rate("model_inference_tokens_total", labels="tenant_id, kind"), "{{tenant_id}} {{kind}}"),
