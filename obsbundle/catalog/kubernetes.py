@@ -1,4 +1,5 @@
-"""kube-state-metrics and cAdvisor metrics the container-health alerts query.
+"""kube-state-metrics and cAdvisor metrics: the container-health alerts and the autoscaling
+signals (API CPU and memory against the containers' requests and limits) query them.
 
 Third-party names (`external=True`) under the names those exporters publish. Neither runs on this
 machine, so the rules on them are covered by the generated promtool tests only (docs/alerts.md).
@@ -34,4 +35,29 @@ declare(
     "container_cpu_cfs_throttled_periods_total", "counter",
     "Number of throttled period intervals (cAdvisor).",
     CONTAINER, source="cadvisor", external=True,
+)
+
+CADVISOR = "cadvisor"
+KSM = "kube-state-metrics"
+POD = ("namespace", "pod", "container")
+
+declare(
+    "container_cpu_usage_seconds_total", "counter",
+    "Cumulative CPU time consumed by the container (cAdvisor).",
+    POD, source=CADVISOR, unit="seconds", external=True,
+)
+declare(
+    "container_memory_working_set_bytes", "gauge",
+    "Current working set of the container, the figure the kubelet evicts on (cAdvisor).",
+    POD, source=CADVISOR, unit="bytes", external=True,
+)
+declare(
+    "kube_pod_container_resource_requests", "gauge",
+    "Resources the container requests, by resource (cpu in cores, memory in bytes).",
+    (*POD, "node", "resource", "unit"), source=KSM, external=True,
+)
+declare(
+    "kube_pod_container_resource_limits", "gauge",
+    "Resource limits of the container, by resource (cpu in cores, memory in bytes).",
+    (*POD, "node", "resource", "unit"), source=KSM, external=True,
 )

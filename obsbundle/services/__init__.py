@@ -33,6 +33,7 @@ from obsbundle.services.prometheus import PrometheusAPI, PrometheusServer
 from obsbundle.services.redis import RedisServer
 from obsbundle.services.temporal import TemporalServer
 from obsbundle.services.uvicorn import UvicornService, UvicornThread
+from obsbundle.services.victoriametrics import PrometheusAgent, VictoriaMetricsServer, VmalertServer
 
 # The old module's private helpers, for code written against the former `obsbundle.services`.
 _pg_bindir, _as_service_user, _owned_tempdir = pg_bindir, as_service_user, owned_tempdir
@@ -48,6 +49,7 @@ __all__ = [
     "PgBouncerServer",
     "PostgresServer",
     "PrometheusAPI",
+    "PrometheusAgent",
     "PrometheusServer",
     "RedisServer",
     "ReplicaServer",
@@ -57,6 +59,8 @@ __all__ = [
     "TemporalServer",
     "UvicornService",
     "UvicornThread",
+    "VictoriaMetricsServer",
+    "VmalertServer",
     "as_service_user",
     "by_tenant",
     "free_port",
