@@ -39,7 +39,7 @@ JOB = {"job": "postgres"}
 DASHBOARDS = {
     "app": "application", "slo": "slo-budget", "postgres": "postgresql", "redis": "redis",
     "temporal": "temporal", "node": "infrastructure", "probes": "application", "exporter": "infrastructure",
-    "platform": "application", "kubernetes": "infrastructure",
+    "platform": "application", "kubernetes": "infrastructure", "budget": "cost",
 }
 FS_FILTER = 'fstype!~"tmpfs|ramfs|squashfs|overlay|nsfs|fuse.*"'
 
@@ -156,7 +156,7 @@ class Builder:
 def build_rules(config: Mapping[str, Any]) -> list[AlertRule]:
     b = Builder(config)
     for part in (_app, _platform, _slo, _postgres, _redis, _temporal, _node, _kubernetes, _probes, _exporter,
-                 _pipeline):
+                 _pipeline, _cost):
         part(b)
     return b.rules
 
@@ -792,3 +792,29 @@ def _pipeline(b: Builder) -> None:
         if configured.get(kind):
             b.absent(name=name, component="exporter", metric=metric, what=what)
     b.absent(name="AppMetricsAbsent", component="exporter", metric=rec.REQUESTS, what="application")
+
+
+def _cost(b: Builder) -> None:
+    """Budgets of the cost model (docs/cost.md): one tenant's overspend is one cause, paged once."""
+    from obsbundle.cost.model import BUDGET, BUDGET_USED, FORECAST, cost_model
+
+    if not cost_model(b.config).budgets:
+        return
+    b.threshold(
+        key="cost_budget_forecast_ratio", name="TenantCostForecastOverBudget", component="budget",
+        value=f"{FORECAST}{{{REAL}}} / on (tenant_id) {BUDGET}", op=">", sample=TENANT,
+        summary=f"Month-end cost forecast over budget for {WHO}",
+        description=(f"{WHO}: at this month's pace it will spend {VALUE} of its monthly budget "
+                     "(<SEV> above <T> for <FOR>)."),
+        title="Tenant cost forecast over budget",
+        fixture=fx.gauge_pair(FORECAST, BUDGET, total=1000), unit="ratio",
+    )
+    b.threshold(
+        key="cost_budget_used_ratio", name="TenantBudgetExceeded", component="budget",
+        value=f"{BUDGET_USED}{{{REAL}}}", op=">=", sample=TENANT,
+        summary=f"Monthly budget spent for {WHO}",
+        description=(f"{WHO}: month-to-date spend is {VALUE} of its monthly budget (<SEV> at <T> for <FOR>); "
+                     "`tenant:budget_exceeded` is 1, the platform's kill switch may act on it."),
+        title="Tenant budget exceeded",
+        fixture=fx.gauge(BUDGET_USED), unit="ratio",
+    )

@@ -13,7 +13,8 @@ from generators.alerts.model import AlertRule, Fixture, Series, duration, go_g3,
 from generators.alerts.recording import recording_groups
 from generators.dashboards.builder import dashboard_uid
 
-COMPONENTS = ("app", "platform", "slo", "postgres", "redis", "temporal", "node", "kubernetes", "probes", "exporter")
+COMPONENTS = ("app", "platform", "slo", "postgres", "redis", "temporal", "node", "kubernetes", "probes", "exporter",
+              "budget")
 SECOND_TENANT = "globex"  # quiet beside the firing tenant in every generated tenant test
 PSEUDO_TENANT = "_unassigned"  # at the firing level beside it: must never fire a tenant alert
 RECORDING_FILE = "alerts/rules/recording.rules.yaml"

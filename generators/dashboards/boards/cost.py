@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from generators.dashboards.builder import Board, Q, Thresholds, stat, table, timeseries
+from generators.dashboards.builder import Board, Q, Thresholds, stat, table, thresholds, timeseries
 from generators.queries import REQUESTS, TENANT
 from obsbundle.cost.model import (
     BUDGET,
@@ -23,8 +23,6 @@ from obsbundle.cost.model import (
     cost_total_series,
     num,
 )
-
-BUDGET_TH = Thresholds((("green", 0), ("orange", 0.8), ("red", 1)))
 
 
 def board(config: Mapping[str, Any]) -> Board:
@@ -64,13 +62,14 @@ def board(config: Mapping[str, Any]) -> Board:
               Q(f"sum by (tenant_id, resource) ({by_resource}) * {per_hour}", "cost per hour"), unit="none"),
     ]
     budgets = [
-        timeseries("Budget used", "Month-to-date spend over the monthly budget (`cost.budgets`); 1 = exhausted.",
-                   Q(f"{BUDGET_USED}{{{TENANT}}}", "{{tenant_id}}"), unit="percentunit", th=BUDGET_TH, min=0),
-        timeseries("Forecast over budget", "Month-end forecast over the budget: the warning fires past "
-                   f"{model.forecast_ratio:g}.",
+        timeseries("Budget used", "Month-to-date spend over the monthly budget (`cost.budgets`); dashed line: "
+                   "`thresholds.cost_budget_used_ratio`.",
+                   Q(f"{BUDGET_USED}{{{TENANT}}}", "{{tenant_id}}"), unit="percentunit",
+                   th=thresholds(config, "cost_budget_used_ratio"), min=0),
+        timeseries("Forecast over budget", "Month-end forecast over the budget; dashed lines: "
+                   "`thresholds.cost_budget_forecast_ratio`.",
                    Q(f"{FORECAST}{{{TENANT}}} / on(tenant_id) {BUDGET}{{{TENANT}}}", "{{tenant_id}}"),
-                   unit="percentunit",
-                   th=BUDGET_TH, min=0),
+                   unit="percentunit", th=thresholds(config, "cost_budget_forecast_ratio"), min=0),
     ]
     return Board(
         slug="cost",
