@@ -25,8 +25,9 @@ import yaml
 
 import generators.dashboards as dashboards
 from generators import cost
+from generators import promql_lint as promql
 from generators.alerts.recording import recording_groups
-from generators.dashboards import checks, promql
+from generators.dashboards import checks
 from generators.dashboards.builder import alert_annotation
 from obsbundle import config as obsconfig
 from obsbundle.cost.model import MONTH_TO_DATE

@@ -16,9 +16,10 @@ import redis
 import yaml
 
 from collectors.metricset import MetricSet
+from collectors.runtime import BackgroundRefresh, CollectorError, error_code
 from exporters import postgres as pg_exporter
 from exporters import redis as redis_exporter
-from exporters.runtime import BackgroundRefresh, CollectorError, ScrapeRunner, error_code
+from exporters.runtime import ScrapeRunner
 from obsbundle import config
 from obsbundle.errors import ConfigError
 from obsbundle.services import PostgresServer, RedisServer, free_port, run_cli, wait_for

@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from collectors.metricset import MetricSet
+from collectors.runtime import CollectorError
 from exporters.http import ExporterServer
-from exporters.runtime import CollectorError, ScrapeRunner
+from exporters.runtime import ScrapeRunner
 from obsbundle.services import parse_metrics
 from tests.test_runtime import CATALOG, Sleepy
 

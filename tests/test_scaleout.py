@@ -19,7 +19,8 @@ import yaml
 
 import generators
 import generators.dashboards as dashboards
-from generators.dashboards import checks, promql
+from generators import promql_lint as promql
+from generators.dashboards import checks
 from generators.deploy import prometheus
 from obsbundle import config as obsconfig
 from obsbundle.services import AlertmanagerServer, ExporterProcess, RedisServer, wait_for
