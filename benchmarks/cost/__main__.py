@@ -1,8 +1,9 @@
 """`python -m benchmarks.cost`: how long a month-long `obsbundle usage report` takes at N tenants.
 
-A month of the cost rules' recorded series (hourly windows, the default resolution) is written as
-OpenMetrics and backfilled with `promtool tsdb create-blocks-from openmetrics` into a real
-Prometheus's data directory, then the real CLI reports 2026-11-01..2026-12-01 in every format.
+A month of the cost rules' recorded series (hourly windows, the default resolution) is imported
+into a real VictoriaMetrics (promtool's OpenMetrics backfill took over 25 minutes for the same
+4.3 million samples here), then the real CLI reports 2026-11-01..2026-12-01 in every format through
+the same Prometheus query API it uses against Prometheus.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import argparse
 import random
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from obsbundle.cost.model import cost_model, cost_series, usage_series
-from obsbundle.services import PrometheusServer, run_cli, which
+from obsbundle.services import VictoriaMetricsServer, run_cli
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = datetime(2026, 12, 1, tzinfo=UTC)
@@ -26,7 +26,7 @@ PRICED = {"api_requests": 0.20 / 1e6, "db_storage": 0.115, "redis_memory": 5.0}
 
 
 def write_openmetrics(path: Path, tenants: int, seed: int = 7) -> int:
-    """Hourly samples of every recorded series; returns the sample count."""
+    """Hourly samples of every recorded series (Prometheus text, millisecond timestamps)."""
     model = cost_model({"cost": {"resolution": "1h"}})
     rng = random.Random(seed)
     level = {f"t{i:05d}": rng.uniform(0.2, 5.0) for i in range(tenants)}
@@ -37,16 +37,15 @@ def write_openmetrics(path: Path, tenants: int, seed: int = 7) -> int:
             name = usage_series(resource_name, model)
             for tenant, lvl in level.items():
                 for ts in hours:
-                    out.write(f'{name}{{tenant_id="{tenant}"}} {lvl * 1000:.6g} {ts}\n')
+                    out.write(f'{name}{{tenant_id="{tenant}"}} {lvl * 1000:.6g} {ts * 1000}\n')
                     count += 1
         name = cost_series(model)
         for tenant, lvl in level.items():
             for resource_name, unit_price in PRICED.items():
                 for ts in hours:
                     out.write(f'{name}{{resource="{resource_name}",tenant_id="{tenant}"}} '
-                              f"{lvl * 1000 * unit_price:.6g} {ts}\n")
+                              f"{lvl * 1000 * unit_price:.6g} {ts * 1000}\n")
                     count += 1
-        out.write("# EOF\n")
     return count
 
 
@@ -56,15 +55,13 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="obsbundle-bench-cost-") as tmp:
         root = Path(tmp)
-        om = root / "series.om"
+        om = root / "series.prom"
         t0 = time.perf_counter()
         samples = write_openmetrics(om, args.tenants)
-        data = root / "data"
-        subprocess.run([which("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(om), str(data)],
-                       check=True, capture_output=True)
-        prepared = time.perf_counter() - t0
-        prom = PrometheusServer(targets={}, storage_path=data)
+        prom = VictoriaMetricsServer(retention="2y")
         try:
+            prom.import_text(om)
+            prepared = time.perf_counter() - t0
             config = root / "obsbundle.yaml"
             config.write_text("cost:\n  resolution: 1h\n")
             results = []

@@ -75,7 +75,6 @@ class PrometheusServer(Service, PrometheusAPI):
         metrics_path: dict[str, str] | None = None,
         job_settings: dict[str, dict[str, Any]] | None = None,
         features: Iterable[str] = (),
-        storage_path: str | Path | None = None,
     ) -> None:
         self.features = list(features)  # e.g. "exemplar-storage"
         self._allocate("obsbundle-prom-")  # `url` is Service's, so PrometheusAPI.__init__ is not called
@@ -94,14 +93,13 @@ class PrometheusServer(Service, PrometheusAPI):
         if alertmanager:
             cfg["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
         (self.workdir / "prometheus.yml").write_text(yaml.safe_dump(cfg))
-        self.storage_path = Path(storage_path) if storage_path else self.workdir / "data"
         self.start()
 
     def start(self) -> None:
         self.proc = self._popen([
             which("prometheus"),
             f"--config.file={self.workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={self.storage_path}",
+            f"--storage.tsdb.path={self.workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--web.enable-lifecycle",
             "--log.level=warn",

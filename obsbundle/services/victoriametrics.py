@@ -19,7 +19,8 @@ class VictoriaMetricsServer(Service, PrometheusAPI):
     """victoria-metrics on a free port, queried through PrometheusAPI (the same HTTP API). Recent
     samples are visible at once (no latency offset, no response cache) so tests see what arrived."""
 
-    def __init__(self) -> None:
+    def __init__(self, retention: str = "1d") -> None:
+        self.retention = retention  # samples older than this are refused (a benchmark imports a month)
         self._allocate("obsbundle-vm-")
         self.start()
 
@@ -27,12 +28,19 @@ class VictoriaMetricsServer(Service, PrometheusAPI):
     def write_url(self) -> str:
         return f"{self.url}/api/v1/write"
 
+    def import_text(self, path: Path) -> None:
+        """Bulk-import a Prometheus text file whose samples carry millisecond timestamps, then flush
+        so every sample is searchable."""
+        with path.open("rb") as body:
+            httpx.post(f"{self.url}/api/v1/import/prometheus", content=body, timeout=1800).raise_for_status()
+        httpx.get(f"{self.url}/internal/force_flush", timeout=60).raise_for_status()
+
     def start(self) -> None:
         self.proc = self._popen([
             which("victoria-metrics", "/usr/bin"),
             f"-storageDataPath={self.workdir / 'data'}",
             f"-httpListenAddr={self.address}",
-            "-retentionPeriod=1d",
+            f"-retentionPeriod={self.retention}",
             "-search.latencyOffset=0s",
             "-search.disableCache",
             "-loggerLevel=ERROR",
