@@ -18,7 +18,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "app.md"
 def test_catalogued_app_and_probe_metrics_follow_conventions_and_are_documented():
     catalog = static_catalog()
     ours = catalog.by_source("app") + catalog.by_source("probes")
-    assert len(ours) == 16
+    assert len(ours) == 17
     docs = DOCS.read_text()
     for metric in ours:
         assert metric.problems() == []
@@ -34,7 +34,7 @@ def test_exposed_names_and_labels_are_exactly_the_catalogued_ones():
         metrics = otel.metrics
         for tenant in ("a", "b"):  # b overflows, so otel_tenant_overflow_total appears too
             capped = metrics.request_started(tenant)
-            metrics.request_finished(capped, "/x", "GET", 503, 0.1)
+            metrics.request_finished(capped, "/x", "GET", 503, 0.1, response_bytes=120)
             metrics.inference(tenant, "m", 0.2, 3, 4)
             metrics.cache(tenant, "c", True)
             metrics.cache(tenant, "c", False)

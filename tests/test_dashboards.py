@@ -30,7 +30,7 @@ needs_schema = pytest.mark.skipif(
     SCHEMA is None,
     reason="Grafana's dashboard JSON Schema (../shared/grafana/dashboard.jsonschema.json) is not on this machine",
 )
-SLUGS = ["application", "infrastructure", "postgresql", "redis", "slo-budget", "temporal", "tenant", "tenants"]
+SLUGS = ["application", "cost", "infrastructure", "postgresql", "redis", "slo-budget", "temporal", "tenant", "tenants"]
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,14 @@ import httpx
 import pytest
 
 from collectors.metricset import MetricSet
-from collectors.runtime import CollectorError
+from collectors.runtime import Collector, CollectorError
 from exporters.http import ExporterServer
 from exporters.runtime import ScrapeRunner
 from obsbundle.services import parse_metrics
 from tests.test_runtime import CATALOG, Sleepy
 
 
-class Gated:
+class Gated(Collector):
     """A collector that blocks until released, so a test can look at the server mid-collection."""
 
     name, server, up_metric = "gated", "s1", "test_up"

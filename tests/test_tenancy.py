@@ -92,7 +92,7 @@ def test_folded_ids_carry_a_64_bit_hash_and_clean_names_that_look_folded_are_fol
     ("application_name", "tenant={};api", r"^tenant=(?P<tenant>[^;]+)"),
 ])
 def test_a_clean_name_equal_to_another_names_folded_form_does_not_merge(kind: str, template: str, rule: str) -> None:
-    resolver = TenantResolver({kind: rule})
+    resolver = TenantResolver({kind: rule}, max_tenants=5000)
     old_style = "acme-" + __import__("hashlib").sha256(b"Acme").hexdigest()[:8]  # the 32-bit scheme's form
     new_style = normalize("Acme")
     a = resolver.resolve(kind, template.format("Acme"))
@@ -111,7 +111,7 @@ def test_raw_bytes_are_hashed_not_replacement_characters() -> None:
 def test_non_utf8_redis_prefixes_resolve_to_distinct_tenants() -> None:
     from collectors.redis.keyspace import _text
 
-    resolver = TenantResolver({"key": r"^tenant:(?P<tenant>[^:]+):"})
+    resolver = TenantResolver({"key": r"^tenant:(?P<tenant>[^:]+):"}, max_tenants=5000)
     a = resolver.resolve("key", _text(b"tenant:\xff\xfe:k"))
     b = resolver.resolve("key", _text(b"tenant:\xfe\xff:k"))
     assert a != b and UNASSIGNED not in (a, b)

@@ -17,8 +17,10 @@ import yaml
 
 from generators.alerts.alertmanager import CONFIG_FILE
 from generators.alerts.model import SEVERITIES, AlertRule, unsupported_templates
+from generators.cost.rules import recorded_labels as cost_recorded_labels
 from generators.promql_lint import expression_problems
 from obsbundle.catalog import catalog_for
+from obsbundle.cost.model import cost_model
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "docs" / "runbooks.md"
 INLINE_SECRETS = re.compile(r"^[\s-]*(api_url|routing_key|service_key|auth_password|bearer_token):", re.M)
@@ -48,6 +50,7 @@ def rule_problems(config: Mapping[str, Any], files: Mapping[str, str]) -> list[s
     rule_paths = sorted(p for p in files if p.startswith("alerts/rules/"))
     docs = {p: _yaml(files, p) for p in rule_paths}
     recorded = {r["record"] for d in docs.values() for g in d.get("groups", []) for r in g["rules"] if "record" in r}
+    recorded |= set(cost_recorded_labels(cost_model(config)))  # the budget alerts read the cost rules' series
     anchors = _runbook_anchors()
     base = config["alerting"]["runbook_base_url"]
     problems: list[str] = []
