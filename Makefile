@@ -10,7 +10,7 @@ SYSTEM_PACKAGES := postgresql postgresql-contrib pgbouncer redis-server promethe
                    prometheus-node-exporter chromium victoria-metrics
 BENCH_PACKAGES  := prometheus-postgres-exporter prometheus-redis-exporter
 
-.PHONY: help system system-bench venv test lint generate check demo bench clean
+.PHONY: help system system-bench venv test lint typecheck generate check demo bench clean
 
 help:
 	@echo "make test   install what is missing, then lint, check generated files and run the test suite"
@@ -40,6 +40,9 @@ venv: $(VENV)/.installed
 lint: venv
 	$(VENV)/bin/ruff check .
 
+typecheck: venv
+	$(VENV)/bin/mypy
+
 generate: venv
 	$(OBSBUNDLE) generate --config $(CONFIG)
 
@@ -48,6 +51,7 @@ check: venv
 
 test: system venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(OBSBUNDLE) check --config $(CONFIG)
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import functools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -42,7 +43,7 @@ class MetricSet:
             raise UncataloguedMetric(name) from None
 
     def _key(self, metric: Metric, labels: Mapping[str, object]) -> tuple[str, ...]:
-        merged = {k: v for k, v in self.const_labels.items() if k in metric.labels}
+        merged: dict[str, object] = {k: v for k, v in self.const_labels.items() if k in metric.labels}
         merged.update({k: v for k, v in labels.items()})
         if set(merged) != set(metric.labels):
             raise ValueError(f"{metric.name}: labels {sorted(merged)} != declared {sorted(metric.labels)}")
@@ -88,7 +89,7 @@ class MetricSet:
             target = self._histograms if metric.type == "histogram" else self._values
             target.setdefault(name, {})
 
-    def names(self) -> set[str]:
+    def names(self) -> builtins.set[str]:  # `set` here is the method above
         return set(self._values) | set(self._histograms)
 
     def value(self, name: str, **labels: str) -> float | None:
@@ -102,7 +103,8 @@ class MetricSet:
             metric = self.catalog[name]
             labels = list(metric.labels)
             if metric.type == "counter":
-                family: Family = CounterMetricFamily(name.removesuffix("_total"), metric.help, labels=labels)
+                family: CounterMetricFamily | GaugeMetricFamily = CounterMetricFamily(
+                    name.removesuffix("_total"), metric.help, labels=labels)
             else:
                 family = GaugeMetricFamily(name, metric.help, labels=labels)
             for key, value in sorted(self._values[name].items()):
@@ -110,10 +112,10 @@ class MetricSet:
             out.append(family)
         for name in sorted(self._histograms):
             metric = self.catalog[name]
-            family = HistogramMetricFamily(name, metric.help, labels=list(metric.labels))
+            histogram = HistogramMetricFamily(name, metric.help, labels=list(metric.labels))
             for key, (buckets, sum_value) in sorted(self._histograms[name].items()):
-                family.add_metric(list(key), buckets, sum_value)
-            out.append(family)
+                histogram.add_metric(list(key), buckets, sum_value)
+            out.append(histogram)
         return out
 
     def render_text(self) -> bytes:
@@ -143,7 +145,7 @@ class MetricSet:
                 def collect(self) -> list[Family]:
                     return families
 
-            out.append(generate_latest(_Families()).decode())  # type: ignore[arg-type]
+            out.append(generate_latest(_Families()).decode())
         return "".join(out).encode()
 
     def merge(self, other: MetricSet) -> None:
@@ -151,8 +153,8 @@ class MetricSet:
             target = self._values.setdefault(name, {})
             for key, value in series.items():
                 target[key] = target.get(key, 0.0) + value
-        for name, series in other._histograms.items():
-            self._histograms.setdefault(name, {}).update(series)
+        for name, histograms in other._histograms.items():
+            self._histograms.setdefault(name, {}).update(histograms)
 
 
 @functools.lru_cache(maxsize=512)
@@ -174,7 +176,8 @@ def _go_float(value: float) -> str:
     Python print the same digits (Go switches to an exponent from 1e6 up)."""
     if -math.inf < value < 1e6:
         return repr(value)
-    return floatToGoString(value)
+    text: str = floatToGoString(value)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
+    return text
 
 
 def _escape_help(text: str) -> str:

@@ -36,7 +36,9 @@ def request_path(tenant: str, rng: random.Random) -> str:
     return f"/v1/echo?sleep={sleep:.3f}&status={status}"
 
 
-async def _worker(client: httpx.AsyncClient, tenant: str, until: float, rng: random.Random, counts: dict) -> None:
+async def _worker(
+    client: httpx.AsyncClient, tenant: str, until: float, rng: random.Random, counts: dict[str, int]
+) -> None:
     while time.monotonic() < until:
         try:
             await client.get(request_path(tenant, rng), headers={"X-Tenant-ID": tenant})

@@ -22,7 +22,7 @@ import gzip
 import logging
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs
@@ -30,8 +30,10 @@ from urllib.parse import parse_qs
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.config import Sockets
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
+from prometheus_client.metrics_core import Metric as Family
 
 from collectors.metricset import MetricSet
 from exporters.runtime import ScrapeRunner
@@ -46,7 +48,8 @@ WORKERS = 8
 IDLE_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
 
-_Send = Callable[[dict], Awaitable[None]]
+_Send = ASGISendCallable
+_Headers = list[tuple[bytes, bytes]]
 
 
 class _RunnerCollector:
@@ -55,14 +58,14 @@ class _RunnerCollector:
     def __init__(self, runner: ScrapeRunner) -> None:
         self._runner = runner
 
-    def describe(self) -> list:
+    def describe(self) -> list[Family]:
         """Every catalogued family, empty: registers the names (so `?name[]=` filtering finds
         them) without running a scrape at registration time."""
         empty = MetricSet(self._runner.catalog)
         empty.declare_empty(self._runner.catalog)
         return empty.families()
 
-    def collect(self) -> Iterable:
+    def collect(self) -> Iterable[Family]:
         return self._runner.scrape()
 
 
@@ -96,7 +99,7 @@ class ExporterApp:
             f'<p><a href="{telemetry_path}">Metrics</a></p></body></html>'
         ).encode()
 
-    async def __call__(self, scope: dict, receive: Callable, send: _Send) -> None:
+    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: _Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
@@ -108,7 +111,7 @@ class ExporterApp:
             log.warning("request %s failed: %s", scope.get("path"), type(exc).__name__)
             await _respond(send, 500, b"internal error\n")
 
-    async def _lifespan(self, receive: Callable, send: _Send) -> None:
+    async def _lifespan(self, receive: ASGIReceiveCallable, send: _Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -124,7 +127,7 @@ class ExporterApp:
         except Exception as exc:
             log.warning("first collection failed: %s", type(exc).__name__)
 
-    async def _http(self, scope: dict, send: _Send) -> None:
+    async def _http(self, scope: HTTPScope, send: _Send) -> None:
         method = scope["method"]
         headers = self.web.response_headers()
         if method not in ALLOWED_METHODS:
@@ -167,7 +170,7 @@ class ExporterApp:
             flight = asyncio.get_running_loop().run_in_executor(self._pool, self.runner.scrape_text)
             self._inflight = flight
 
-            def done(_: asyncio.Future) -> None:
+            def done(_: asyncio.Future[bytes]) -> None:
                 self._inflight = None
                 self.ready = True
 
@@ -175,7 +178,7 @@ class ExporterApp:
         return await asyncio.shield(flight)
 
     async def _metrics(
-        self, scope: dict, request_headers: dict, headers: list, send: _Send, method: str
+        self, scope: HTTPScope, request_headers: dict[bytes, bytes], headers: _Headers, send: _Send, method: str
     ) -> None:
         loop = asyncio.get_running_loop()
         query = scope.get("query_string", b"").decode("latin-1")
@@ -205,14 +208,14 @@ class ExporterApp:
 
 
 async def _respond(
-    send: _Send, status: int, body: bytes, headers: list | None = None, method: str = "GET"
+    send: _Send, status: int, body: bytes, headers: _Headers | None = None, method: str = "GET"
 ) -> None:
     headers = list(headers or [])
     if not any(name == b"content-type" for name, _ in headers):
         headers.append((b"content-type", b"text/plain; charset=utf-8"))
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body, "more_body": False})
 
 
 class _Config(HypercornConfig):

@@ -184,7 +184,7 @@ def parse_web_config(raw: Any, source: str, base: Path = Path()) -> WebConfig:
     return web
 
 
-def _check_keys(section: dict, prefix: str, known: set[str], go_only: set[str], source: str) -> None:
+def _check_keys(section: dict[str, Any], prefix: str, known: set[str], go_only: set[str], source: str) -> None:
     for key in section:
         if key in go_only:
             raise ConfigError(f"{source}: {prefix}{key}: only supported by the Go exporter-toolkit, not by obsbundle")
@@ -192,7 +192,7 @@ def _check_keys(section: dict, prefix: str, known: set[str], go_only: set[str], 
             raise ConfigError(f"{source}: {prefix}{key}: unknown key")
 
 
-def _section(raw: dict, key: str, source: str, prefix: str = "") -> dict:
+def _section(raw: dict[str, Any], key: str, source: str, prefix: str = "") -> dict[str, Any]:
     value = raw.get(key)
     if value is None:
         return {}
@@ -201,7 +201,7 @@ def _section(raw: dict, key: str, source: str, prefix: str = "") -> dict:
     return value
 
 
-def _string(section: dict, key: str, prefix: str, source: str) -> str:
+def _string(section: dict[str, Any], key: str, prefix: str, source: str) -> str:
     value = section.get(key)
     if not isinstance(value, str):
         raise ConfigError(f"{source}: {prefix}{key}: must be a string")

@@ -9,6 +9,7 @@ a table by adding the two marker lines; no code changes.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -51,7 +52,7 @@ def _alerts_block(config: Mapping[str, Any], page: str) -> str:
 
 def _block_renderers(config: Mapping[str, Any], page: str) -> dict[str, Callable[[], str]]:
     blocks: dict[str, Callable[[], str]] = {
-        f"metrics:{source}": (lambda s=source: metrics_table(s)) for source in SOURCE_TITLES
+        f"metrics:{source}": functools.partial(metrics_table, source) for source in SOURCE_TITLES
     }
     blocks["alerts"] = lambda: _alerts_block(config, page)
     return blocks

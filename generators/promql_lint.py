@@ -176,10 +176,11 @@ def _labels_under(node: object, catalog: Catalog, recorded: set[str]) -> set[str
     labels = set(SCRAPE_LABELS)
     for child in walk(node):
         if isinstance(child, pp.VectorSelector):
-            metric = catalog.series(child.name) if child.name not in recorded else None
-            if metric is None:
+            name = child.name
+            metric = catalog.series(name) if name is not None and name not in recorded else None
+            if metric is None or name is None:
                 return None
-            labels |= set(metric.labels) | ({"le"} if child.name.endswith("_bucket") else set())
+            labels |= set(metric.labels) | ({"le"} if name.endswith("_bucket") else set())
     return labels
 
 
@@ -200,8 +201,8 @@ def expression_problems(expr: str, catalog: Catalog, recorded: set[str]) -> list
         if isinstance(node, pp.VectorSelector):
             if node.name in recorded:
                 continue
-            metric = catalog.series(node.name)
-            if metric is None:
+            metric = catalog.series(node.name) if node.name is not None else None
+            if metric is None or node.name is None:
                 problems.append(f"{node.name} is neither a catalog metric nor a recording rule")
                 continue
             allowed = {*metric.labels, *SCRAPE_LABELS, "__name__"}

@@ -9,14 +9,15 @@ from __future__ import annotations
 import copy
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 import yaml
 from jsonschema import validators
+from jsonschema.protocols import Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -66,7 +67,8 @@ def deep_merge(base: Any, override: Any) -> Any:
 
 def _schema_resource(name: str) -> dict[str, Any]:
     text = resources.files(SCHEMA_PACKAGE).joinpath(name).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    schema: dict[str, Any] = yaml.safe_load(text)
+    return schema
 
 
 def schema_registry() -> Registry:
@@ -96,11 +98,12 @@ def _default_of(subschema: Any) -> tuple[bool, Any]:
     return False, None
 
 
-def _with_defaults(validator_class: type) -> type:
+def _with_defaults(validator_class: type[Validator]) -> type[Validator]:
     """Fill `default` values of object properties while validating (jsonschema's documented recipe)."""
     validate_properties = validator_class.VALIDATORS["properties"]
 
-    def set_defaults(validator, properties, instance, schema):  # type: ignore[no-untyped-def]
+    def set_defaults(validator: Validator, properties: Mapping[str, Any], instance: Any,
+                     schema: Mapping[str, Any]) -> Iterator[jsonschema.ValidationError]:
         if isinstance(instance, dict):
             for name, subschema in properties.items():
                 found, default = _default_of(subschema)
@@ -108,10 +111,11 @@ def _with_defaults(validator_class: type) -> type:
                     instance.setdefault(name, copy.deepcopy(default))
         yield from validate_properties(validator, properties, instance, schema)
 
-    def duration_bound(keyword: str) -> Any:
+    def duration_bound(keyword: str) -> Callable[..., Iterator[jsonschema.ValidationError]]:
         """`minDuration`/`maxDuration`: bounds on a duration string, compared in seconds."""
 
-        def check(validator, bound, instance, schema):  # type: ignore[no-untyped-def]
+        def check(validator: Validator, bound: str, instance: Any,
+                  schema: Mapping[str, Any]) -> Iterator[jsonschema.ValidationError]:
             if not isinstance(instance, str):
                 return
             try:
@@ -124,12 +128,15 @@ def _with_defaults(validator_class: type) -> type:
 
         return check
 
-    return validators.extend(
+    extended: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]  # untyped in types-jsonschema
         validator_class,
         {"properties": set_defaults, "minDuration": duration_bound("minDuration"),
          "maxDuration": duration_bound("maxDuration")},
     )
+    return extended
 
+
+_Section = TypeVar("_Section", dict[str, Any], list[dict[str, Any]])  # a section: a mapping, or a list of them
 
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
@@ -145,14 +152,18 @@ def _describe(error: jsonschema.ValidationError) -> str:
     for part in error.absolute_path:
         path = join_path(path, "<key>" if parent in _SECRET_KEYED and isinstance(part, str) else part)
         parent = part
-    kind, arg = error.validator, error.validator_value
+    # set on every error a validator yields; jsonschema types them as possibly `Unset`
+    kind: Any = error.validator
+    arg: Any = error.validator_value
+    instance: Any = error.instance
+    schema: Any = error.schema
     if kind == "required":
-        missing = [name for name in arg if isinstance(error.instance, dict) and name not in error.instance]
+        missing = [name for name in arg if isinstance(instance, dict) and name not in instance]
         return f"{join_path(path, missing[0]) if missing else path}: required"
     if kind == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        extra = sorted(set(instance) - set(schema.get("properties", {})))
         return f"{join_path(path, extra[0]) if extra else path}: unknown key"
-    messages = {
+    messages: dict[str, Callable[[], str]] = {
         "type": lambda: f"must be of type {arg if isinstance(arg, str) else ' or '.join(arg)}",
         "enum": lambda: "must be one of " + ", ".join(repr(v) for v in arg),
         "const": lambda: f"must be {arg!r}",
@@ -184,10 +195,10 @@ def validate(document: dict[str, Any]) -> None:
             raise ConfigError(f"{path}: regular expression needs a named group (?P<tenant>...)")
 
 
-def validate_section(name: str, value: dict[str, Any]) -> dict[str, Any]:
+def validate_section(name: str, value: _Section) -> _Section:
     """Validate one top-level section on its own (defaults filled in place), e.g. a service's `app`
     block, so a problem elsewhere in the file cannot stop a service from starting."""
-    document = {name: value}
+    document: dict[str, _Section] = {name: value}
     schema = {"type": "object", "properties": {name: {"$ref": f"obsbundle:{name}.yaml"}}}
     validator = _Validator(schema, registry=schema_registry(), format_checker=jsonschema.FormatChecker())
     errors = list(validator.iter_errors(document))
@@ -207,7 +218,8 @@ def defaults() -> dict[str, Any]:
     """The packaged defaults every config is merged over (thresholds, SLOs, routing); the other
     sections' defaults are the schema's `default` values."""
     text = resources.files("obsbundle").joinpath("default.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    document: dict[str, Any] = yaml.safe_load(text)
+    return document
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -250,7 +262,7 @@ def parse(text: str, source: str = "<config>", environ: Mapping[str, str] | None
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: top level must be a mapping")
-    document = deep_merge(defaults(), expand_env(raw, environ=environ))
+    document: dict[str, Any] = deep_merge(defaults(), expand_env(raw, environ=environ))
     validate(document)
     return document
 

@@ -28,6 +28,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from obsbundle.services import wait_for
+from obsbundle.services.http_target import QuietHTTPServer
 
 _REQUESTS = {
     "traces": (ExportTraceServiceRequest, ExportTraceServiceResponse),
@@ -147,9 +148,7 @@ class OTLPReceiver:
         self.received = Received()
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"receiver": self})
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        self.httpd.handle_error = lambda request, client_address: None  # exporters hang up on a slow reply
+        self.httpd = QuietHTTPServer(("127.0.0.1", 0), handler)  # exporters hang up on a slow reply
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
         self._thread.start()

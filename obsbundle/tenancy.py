@@ -18,7 +18,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from obsbundle.settings import Settings, Tenancy
@@ -118,7 +118,7 @@ class TenantResolver:
         self.overflowed = 0
 
     @classmethod
-    def from_config(cls, config: Mapping | Settings, source: str) -> TenantResolver:
+    def from_config(cls, config: Mapping[str, Any] | Settings, source: str) -> TenantResolver:
         """The resolver for one source kind (`postgres`, `redis`, `temporal`) of a loaded config."""
         from obsbundle.settings import settings  # settings -> config; keep this module import-light
 

@@ -7,7 +7,7 @@ module, so the import graph is one-way: setup -> {asgi, wsgi, helpers} -> contra
 from __future__ import annotations
 
 import threading
-from typing import Any, Protocol
+from typing import Protocol
 
 from opentelemetry.trace import Tracer, TracerProvider
 
@@ -21,28 +21,34 @@ class Instrumented(Protocol):
     tenants: TenantSources
     metrics: AppMetrics
     tracer: Tracer
-    tracer_provider: TracerProvider
     service_name: str
+
+    @property
+    def tracer_provider(self) -> TracerProvider: ...  # read-only, so the SDK's provider satisfies it
 
     def access_log(self, method: str, route: str, status: int, duration: float) -> None: ...
 
+    def cache_hit(self, cache: str, count: int = 1) -> None: ...
+
+    def cache_miss(self, cache: str, count: int = 1) -> None: ...
+
 
 _lock = threading.Lock()
-_active: Any = None
+_active: Instrumented | None = None
 
 
-def active() -> Any:
+def active() -> Instrumented | None:
     """The most recent `instrument()` result still running, for the module-level helpers."""
     return _active
 
 
-def set_active(inst: Any) -> None:
+def set_active(inst: Instrumented) -> None:
     global _active
     with _lock:
         _active = inst
 
 
-def clear_active(inst: Any) -> None:
+def clear_active(inst: Instrumented) -> None:
     """Forget `inst` if it is the active one (a later `instrument()` stays active)."""
     global _active
     with _lock:

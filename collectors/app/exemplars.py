@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 
 from opentelemetry import trace
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Exemplar, Sample
 
@@ -58,7 +59,7 @@ class ExemplarCollector(Collector):
         self.store = store
         self._bucket = f"{store.metric}_bucket"
 
-    def collect(self) -> Iterator:
+    def collect(self) -> Iterator[Metric]:
         for family in self.source.collect():
             if family.name == self.store.metric and family.type == "histogram":
                 family.samples = [self._with_exemplar(s) for s in family.samples]

@@ -80,7 +80,7 @@ def counting_log_exporter(inner: Any, on_drop: OnDrop) -> Any:
     class CountingLogExporter(LogRecordExporter):
         def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
             try:
-                result = inner.export(batch)
+                result: LogRecordExportResult = inner.export(batch)
             except Exception:
                 result = LogRecordExportResult.FAILURE
             if result is not LogRecordExportResult.SUCCESS:
@@ -107,20 +107,24 @@ def otlp_exporters(otlp: Mapping[str, Any]) -> dict[str, Any]:
     package = "opentelemetry-exporter-otlp-proto-" + ("grpc" if grpc else "http")
     try:
         if grpc:
-            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+
+            classes: dict[str, type[Any]] = {
+                "traces": GrpcSpanExporter, "metrics": GrpcMetricExporter, "logs": GrpcLogExporter}
         else:
             from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            classes = {"traces": OTLPSpanExporter, "metrics": OTLPMetricExporter, "logs": OTLPLogExporter}
     except ImportError:
         raise ConfigError(
             f"app.otlp.endpoint is set ({redact_url(endpoint)}) but {package} is not installed: "
             f"pip install {package}"
         ) from None
     timeout = obsconfig.parse_duration(otlp.get("timeout") or "5s")
-    classes = {"traces": OTLPSpanExporter, "metrics": OTLPMetricExporter, "logs": OTLPLogExporter}
     out: dict[str, Any] = {}
     for signal in otlp.get("signals") or SIGNALS:
         if grpc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from opentelemetry import baggage, context
 from opentelemetry.context import Context
@@ -63,7 +64,7 @@ class TenantSources:
         self.order = tuple(order)
 
     @classmethod
-    def from_config(cls, app: Mapping) -> TenantSources:
+    def from_config(cls, app: Mapping[str, Any]) -> TenantSources:
         return cls(
             header=app.get("tenant_header") or "X-Tenant-ID",
             api_key_header=app.get("api_key_header") or "X-API-Key",

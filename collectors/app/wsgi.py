@@ -70,7 +70,7 @@ class TenantMiddleware:
         started = time.perf_counter()
         capped = self.inst.metrics.request_started(tenant)
 
-        def start_recording(status_line: str, headers: list, exc_info: Any = None) -> Any:
+        def start_recording(status_line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             try:
                 status[0] = int(status_line.split(" ", 1)[0])
             except ValueError:

@@ -32,6 +32,8 @@ from obsbundle.settings import PgBouncerSource, PostgresSource
 APPLICATION_NAME = "obsbundle-exporter"
 _MARGIN = 0.05  # finish just before the runner gives up on us, so the error code is ours
 
+Query = str | sql.SQL | sql.Composed  # what a psycopg cursor executes
+
 
 @dataclass(frozen=True)
 class ConnectionSettings:
@@ -70,7 +72,8 @@ class ConnectionSettings:
                 params["password"] = Path(password_file).read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise ConfigError(f"{path}.password_file: cannot read ({exc.strerror})") from None
-        register_secret(params.get("password"))
+        password = params.get("password")
+        register_secret(None if password is None else str(password))
         if not session_options:
             params.pop("options", None)
         return cls(params, timeouts.connect_timeout, timeouts.statement_timeout, session_options)
@@ -171,7 +174,7 @@ class Session:
                 self.close()
 
     def run(
-        self, deadline: float, query: str | sql.Composable, params: Sequence[Any] | None = None
+        self, deadline: float, query: Query, params: Sequence[Any] | None = None
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Column names and rows of one statement, statement_timeout cut to the time left.
 
@@ -189,7 +192,7 @@ class Session:
         return self._run_once(deadline, query, params)
 
     def _run_once(
-        self, deadline: float, query: str | sql.Composable, params: Sequence[Any] | None
+        self, deadline: float, query: Query, params: Sequence[Any] | None
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         with self.guarded(deadline) as conn:
             if self.settings.session_options:
@@ -201,11 +204,11 @@ class Session:
                 return [d.name for d in cur.description], cur.fetchall()
 
     def query(
-        self, deadline: float, query: str | sql.Composable, params: Sequence[Any] | None = None
+        self, deadline: float, query: Query, params: Sequence[Any] | None = None
     ) -> list[tuple[Any, ...]]:
         return self.run(deadline, query, params)[1]
 
-    def query_dicts(self, deadline: float, query: str | sql.Composable) -> list[dict[str, Any]]:
+    def query_dicts(self, deadline: float, query: Query) -> list[dict[str, Any]]:
         """Rows as column -> value dicts: collectors read every column by its name, never its position."""
         names, rows = self.run(deadline, query)
         return [dict(zip(names, row, strict=True)) for row in rows]

@@ -30,6 +30,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,10 @@ import redis
 from redis.connection import Connection
 
 try:  # hiredis packs a 500-key command in C, skipping redis-py's per-argument Python loop
-    from hiredis import pack_command as _hiredis_pack
+    from hiredis import pack_command
+
+    # hiredis's stub types the command as a 1-tuple; it takes any number of arguments
+    _hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None = pack_command
 except ImportError:  # pragma: no cover - hiredis is a declared dependency
     _hiredis_pack = None
 
@@ -409,7 +413,8 @@ class KeyspaceScanner(BackgroundRefresh):
             except redis.exceptions.NoScriptError:  # SCRIPT FLUSH mid-pass: the next pass reloads it
                 raise CollectorError("script_flushed") from None
             self._note_call(self._result, batch.sent_at)
-            return reply
+            script_codes: list[int] = reply  # the lookup script replies with a list of integers
+            return script_codes
         n = len(batch.keys)
         replies = [conn.read_response() for _ in range(2 * n + len(batch.memory))]
         self._note_call(self._result, batch.sent_at)

@@ -32,7 +32,9 @@ from temporalio.api.workflowservice.v1 import (
     DescribeTaskQueueRequest,
     GetSystemInfoRequest,
     ListNamespacesRequest,
+    ListNamespacesResponse,
     ListWorkflowExecutionsRequest,
+    ListWorkflowExecutionsResponse,
 )
 
 from collectors.metricset import MetricSet
@@ -195,14 +197,17 @@ class Refresher:
         names: list[str] = []
         token = b""
         while True:
-            request = ListNamespacesRequest(page_size=100, next_page_token=token)
-            response = await self.api.call(
-                "ListNamespaces", "", lambda s, r=request: s.list_namespaces(r, timeout=self.api.timeout)
-            )
+            response = await self._namespaces_page(ListNamespacesRequest(page_size=100, next_page_token=token))
             names += [n.namespace_info.name for n in response.namespaces]
             token = response.next_page_token
             if not token:
                 return names
+
+    async def _namespaces_page(self, request: ListNamespacesRequest) -> ListNamespacesResponse:
+        response: ListNamespacesResponse = await self.api.call(
+            "ListNamespaces", "", lambda s: s.list_namespaces(request, timeout=self.api.timeout)
+        )
+        return response
 
     async def _guard(self, coro: Any) -> Any:
         """Run one namespace-level call; a failure costs that series, not the whole refresh."""
@@ -309,13 +314,9 @@ class Refresher:
         attr = self.settings.search_attribute
         token = b""
         for _ in range(self.settings.max_pages):
-            request = ListWorkflowExecutionsRequest(
+            response = await self._executions_page(ListWorkflowExecutionsRequest(
                 namespace=ns, page_size=self.settings.page_size, query=query, next_page_token=token
-            )
-            response = await self.api.call(
-                "ListWorkflowExecutions", ns,
-                lambda s, r=request: s.list_workflow_executions(r, timeout=self.api.timeout),
-            )
+            ))
             for execution in response.executions:
                 if execution.task_queue:
                     queues.add(execution.task_queue)
@@ -327,6 +328,13 @@ class Refresher:
             if not token:
                 break
         return queues, values
+
+    async def _executions_page(self, request: ListWorkflowExecutionsRequest) -> ListWorkflowExecutionsResponse:
+        response: ListWorkflowExecutionsResponse = await self.api.call(
+            "ListWorkflowExecutions", request.namespace,
+            lambda s: s.list_workflow_executions(request, timeout=self.api.timeout),
+        )
+        return response
 
     async def _describe(self, ns: str, queue: str, tenant: str, out: MetricSet) -> None:
         async def one(kind: int, label: str) -> None:

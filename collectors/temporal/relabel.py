@@ -100,8 +100,8 @@ class ServerMetricsRelabel(BackgroundRefresh):
         super().__init__("temporal_server_metrics", refresh.server, self._pull, catalog, interval,
                          up_metric="temporal_server_metrics_up")
 
-    def close(self) -> None:
-        super().close()
+    def close(self, join_timeout: float = 0.0) -> None:
+        super().close(join_timeout)
         self._client.close()
 
     def _maps(self) -> tuple[dict[str, str], dict[str, str]]:

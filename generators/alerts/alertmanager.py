@@ -173,9 +173,10 @@ def pages(severity: str, override: Mapping[str, Any] | None = None) -> bool:
 def channel_for(config: Mapping[str, Any], severity: str, override: Mapping[str, Any] | None = None) -> str:
     slack = config["alerting"]["slack"]
     if override and override.get("slack_channel"):
-        return override["slack_channel"]
-    return {"info": slack["info_channel"], "warning": slack["channel"],
-            "critical": slack.get("critical_channel", slack["channel"])}[severity]
+        return str(override["slack_channel"])
+    channels: dict[str, str] = {"info": slack["info_channel"], "warning": slack["channel"],
+                                "critical": slack.get("critical_channel", slack["channel"])}
+    return channels[severity]
 
 
 def _severity_routes(config: Mapping[str, Any], tenant: str | None = None) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from generators.alerts import fixtures as fx
 from generators.alerts import recording as rec
-from generators.alerts.model import SEVERITIES, AlertRule, FixtureFn, anchor, duration, human, num
+from generators.alerts.model import SEVERITIES, AlertRule, Fixture, FixtureFn, anchor, duration, human, num
 from obsbundle.config import parse_duration
 from obsbundle.tenancy import RESERVED
 
@@ -413,9 +413,9 @@ def _postgres(b: Builder) -> None:
 
 
 def _tenant_share_fixture() -> FixtureFn:
-    def build(level: float, labels: Mapping[str, str], minutes: int) -> fx.Fixture:
+    def build(level: float, labels: Mapping[str, str], minutes: int) -> Fixture:
         max_conn = 100.0
-        return fx.Fixture((
+        return Fixture((
             fx.series_of("pg_tenant_connections", {**labels, "state": "active"},
                        fx.constant(level * max_conn, minutes)),
             fx.series_of("pg_max_connections", {"server": labels["server"], "tenant_id": "_shared"},

@@ -1,7 +1,5 @@
 """Prometheus rule files, their promtool unit tests, and the Prometheus Operator manifest."""
 
-from __future__ import annotations
-
 import math
 import re
 from collections.abc import Mapping
@@ -204,15 +202,15 @@ def alert_test_groups(config: Mapping[str, Any], rules: list[AlertRule], step: i
                 continue
             seen.add(level)
             fixture = first.fixture(level, first.sample_labels, minutes)
-            series: tuple[Series, ...] | None = fixture.series
+            series: tuple[Series, ...] = fixture.series
             if tenant and fires:
                 # a level no member fires at: the second tenant is silent for every severity
-                quiet = next((q for q in sorted((r.levels()[1] for r in members), key=lambda q: abs(q - level))
-                              if not any(r.fires(first.fixture(q, first.sample_labels, minutes).value)
-                                         for r in members)), None)
-                if quiet is None:
+                silent = next((q for q in sorted((r.levels()[1] for r in members), key=lambda q: abs(q - level))
+                               if not any(r.fires(first.fixture(q, first.sample_labels, minutes).value)
+                                          for r in members)), None)
+                if silent is None:
                     raise ValueError(f"{name}: no level keeps every severity silent")
-                others = (first.fixture(quiet, {**first.sample_labels, "tenant_id": SECOND_TENANT}, minutes).series,
+                others = (first.fixture(silent, {**first.sample_labels, "tenant_id": SECOND_TENANT}, minutes).series,
                           first.fixture(level, {**first.sample_labels, "tenant_id": PSEUDO_TENANT}, minutes).series)
                 merged = _merge(fixture.series, *others)
                 if merged is not None:

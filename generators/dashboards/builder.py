@@ -87,13 +87,13 @@ def thresholds(config: Mapping[str, Any], key: str, *, below: bool = False) -> T
 
 
 @attr.s
-class _Target(g.Target):
+class _Target(g.Target):  # type: ignore[misc]  # grafanalib is untyped, so its Target is Any
     """grafanalib's Target plus Grafana's `exemplar` query option."""
 
     exemplar: bool = attr.ib(default=False)
 
     def to_json_data(self) -> dict[str, Any]:
-        data = super().to_json_data()
+        data: dict[str, Any] = super().to_json_data()
         if self.exemplar:
             data["exemplar"] = True
         return data
@@ -101,7 +101,7 @@ class _Target(g.Target):
 
 def _targets(queries: Sequence[Q]) -> list[g.Target]:
     return [
-        _Target(expr=q.expr, legendFormat=q.legend, refId=chr(ord("A") + i), instant=q.instant,
+        _Target(expr=q.expr, legendFormat=q.legend, refId=chr(ord("A") + i), instant=q.instant,  # type: ignore[call-arg]
                 datasource=DATASOURCE_VAR, exemplar=q.exemplar)
         for i, q in enumerate(queries)
     ]

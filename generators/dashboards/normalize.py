@@ -162,7 +162,8 @@ def normalize(raw_dashboard: Any) -> dict[str, Any]:
     for link in dash["links"]:
         if link.get("type") == "dashboards":
             link.pop("url", None)
-    return drop_nulls(dash)
+    cleaned: dict[str, Any] = drop_nulls(dash)
+    return cleaned
 
 
 def dumps(dashboard: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
 import httpx
 
@@ -83,6 +84,13 @@ def day_chunks(start: datetime, end: datetime) -> list[tuple[datetime, datetime]
     return chunks
 
 
+class Sample(TypedDict):
+    """One instant-vector sample of a Prometheus query result."""
+
+    metric: dict[str, str]
+    value: list[float | str]  # [timestamp, "value"]
+
+
 class PrometheusAPI:
     """Instant queries; every failure is a ReportError naming the (redacted) URL, never a traceback."""
 
@@ -94,7 +102,7 @@ class PrometheusAPI:
     def close(self) -> None:
         self.client.close()
 
-    def query(self, expr: str, at: datetime) -> list[dict[str, object]]:
+    def query(self, expr: str, at: datetime) -> list[Sample]:
         try:
             response = self.client.get(f"{self.url}/api/v1/query", params={"query": expr, "time": at.timestamp()})
         except httpx.TimeoutException:
@@ -150,24 +158,24 @@ def collect(
         for resource in priced:
             expr = _window_sum(usage_series(resource.name, model), model, seconds, tenant)
             for sample in api.query(expr, day_end):
-                labels = sample["metric"]  # type: ignore[index]
-                key = (labels["tenant_id"], resource.name, labels.get("model", ""))  # type: ignore[union-attr]
-                quantities[key] += float(sample["value"][1])  # type: ignore[index]
+                labels = sample["metric"]
+                key = (labels["tenant_id"], resource.name, labels.get("model", ""))
+                quantities[key] += float(sample["value"][1])
         expr = f"sum by (tenant_id, resource) ({_window_sum(cost_series(model), model, seconds, tenant)})"
         for sample in api.query(expr, day_end):
-            labels = sample["metric"]  # type: ignore[index]
-            value = float(sample["value"][1])  # type: ignore[index]
-            daily[labels["tenant_id"]][day_start] += value  # type: ignore[index]
-            if labels["resource"] in fixed_names:  # type: ignore[index]
-                fixed[(labels["tenant_id"], labels["resource"])] += value  # type: ignore[index]
+            labels = sample["metric"]
+            value = float(sample["value"][1])
+            daily[labels["tenant_id"]][day_start] += value
+            if labels["resource"] in fixed_names:
+                fixed[(labels["tenant_id"], labels["resource"])] += value
     report = Report(model.currency, start, end)
-    for (tenant_id, resource, item), quantity in sorted(quantities.items()):
-        unit_price = model.unit_price(resource, item)
-        report.lines.append(Line(tenant_id, resource, item, quantity, RESOURCES[resource].unit, unit_price,
+    for (tenant_id, resource_name, item), quantity in sorted(quantities.items()):
+        unit_price = model.unit_price(resource_name, item)
+        report.lines.append(Line(tenant_id, resource_name, item, quantity, RESOURCES[resource_name].unit, unit_price,
                                  quantity * unit_price))
-    for (tenant_id, resource), cost in sorted(fixed.items()):
-        monthly = next(f.monthly for f in model.fixed if f"fixed_{f.name}" == resource)
-        report.lines.append(Line(tenant_id, resource, "", cost / monthly if monthly else 0.0, "month-share",
+    for (tenant_id, resource_name), cost in sorted(fixed.items()):
+        monthly = next(f.monthly for f in model.fixed if f"fixed_{f.name}" == resource_name)
+        report.lines.append(Line(tenant_id, resource_name, "", cost / monthly if monthly else 0.0, "month-share",
                                  monthly, cost))
     report.lines.sort(key=lambda line: (line.tenant_id, line.resource, line.item))
     report.daily = {t: sorted(days.items()) for t, days in sorted(daily.items())}

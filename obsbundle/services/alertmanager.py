@@ -32,7 +32,8 @@ class AlertmanagerServer(Service):
         """Every alert it holds (active, inhibited, silenced) matching all `matchers` (`name="value"`)."""
         response = httpx.get(f"{self.url}/api/v2/alerts", params=[("filter", m) for m in matchers], timeout=5)
         response.raise_for_status()
-        return response.json()
+        alerts: list[dict[str, Any]] = response.json()
+        return alerts
 
     def post_alert(self, labels: dict[str, str], annotations: dict[str, str] | None = None) -> None:
         """Inject one firing alert, as Prometheus would send it."""

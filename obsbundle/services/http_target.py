@@ -29,13 +29,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class QuietHTTPServer(http.server.ThreadingHTTPServer):
+    """A threading HTTP server that stays silent when a client hangs up on a slow reply."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
 class TargetServer:
     """A loopback HTTP (or HTTPS with `cert`) server: /ok -> 200, /error -> 500, /slow?s=2 -> late 200."""
 
     def __init__(self, cert: tuple[Path, Path] | None = None) -> None:
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.handle_error = lambda request, client_address: None  # probes hang up on slow replies
+        self.httpd = QuietHTTPServer(("127.0.0.1", 0), _Handler)  # probes hang up on slow replies
         self.scheme = "http"
         if cert is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

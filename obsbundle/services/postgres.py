@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import signal
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,8 @@ class PostgresServer(Service):
         self._stop_with(signal.SIGINT, 20)
         wait_for(lambda: not port_open(self.port), 10, what="postgres port to close")
 
-    def execute(self, sql: str, params: Iterable[Any] | None = None, dbname: str = "postgres") -> list[tuple]:
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
+                dbname: str = "postgres") -> list[tuple[Any, ...]]:
         import psycopg
 
         dsn = self.dsn.rsplit("/", 1)[0] + f"/{dbname}"

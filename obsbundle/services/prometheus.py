@@ -30,7 +30,8 @@ class PrometheusAPI:
         body = response.json()
         if body.get("status") != "success":
             raise AssertionError(f"query {expr!r} failed: {body.get('error')}")
-        return body["data"]["result"]
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
 
     def query_by(self, expr: str, label: str = "tenant_id") -> dict[str, float]:
         return {r["metric"].get(label, ""): float(r["value"][1]) for r in self.query(expr)}
@@ -41,7 +42,8 @@ class PrometheusAPI:
             result = self.query(expr)
             return result if predicate(result) else None
 
-        return wait_for(check, timeout, 0.5, what=f"prometheus query {expr!r}")
+        result: list[dict[str, Any]] = wait_for(check, timeout, 0.5, what=f"prometheus query {expr!r}")
+        return result
 
     def firing_alerts(self) -> list[dict[str, str]]:
         """The label sets of the alerts its rules fire now (what it sends to Alertmanager)."""

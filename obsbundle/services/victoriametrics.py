@@ -67,7 +67,9 @@ class PrometheusAgent(Service):
         self._wait_http("/-/ready", "prometheus agent")
 
     def active_targets(self) -> list[dict[str, Any]]:
-        return httpx.get(f"{self.url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+        body = httpx.get(f"{self.url}/api/v1/targets", timeout=5).json()
+        targets: list[dict[str, Any]] = body["data"]["activeTargets"]
+        return targets
 
 
 class VmalertServer(Service):
