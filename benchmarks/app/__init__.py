@@ -1,0 +1,1 @@
+"""Per-request overhead of app instrumentation: collectors.app against its peers on one FastAPI app."""
