@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 # Real services the tests start on loopback; the peer exporters are for benchmarks/.
 SYSTEM_PACKAGES := postgresql postgresql-contrib pgbouncer redis-server prometheus prometheus-alertmanager openssl \
-                   prometheus-node-exporter chromium
+                   prometheus-node-exporter chromium victoria-metrics
 BENCH_PACKAGES  := prometheus-postgres-exporter prometheus-redis-exporter
 
 .PHONY: help system system-bench venv test lint generate check demo bench clean

@@ -5,6 +5,7 @@ Run it:  uvicorn examples.agent_api:app --port 8000     (config: $OBSBUNDLE_CONF
     GET /healthz                                   liveness, for uptime probes
     GET /v1/echo?sleep=0.3&status=500              tenant from X-Tenant-ID or X-API-Key
     GET /v1/tenants/{tenant}/infer?sleep=0.2&tokens=40&cache=hit
+    GET /v1/jobs?sleep=0.5&work=0.1                runs `AgentJob` on Temporal ($TEMPORAL_ADDRESS)
     GET /metrics                                   Prometheus exposition (not itself counted)
 
 `sleep` (seconds, capped at 10) and `status` let a test or a demo inject latency and errors.
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import uuid
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs
@@ -22,7 +25,8 @@ from urllib.parse import parse_qs
 from collectors.app import Instrumentation, current_tenant, instrument
 from obsbundle import config as obsconfig
 
-ROUTES = ["/healthz", "/v1/echo", "/v1/tenants/{tenant}/infer"]
+ROUTES = ["/healthz", "/v1/echo", "/v1/tenants/{tenant}/infer", "/v1/jobs"]
+log = logging.getLogger("examples.agent_api")
 
 
 def _query(scope: dict[str, Any]) -> dict[str, str]:
@@ -47,6 +51,19 @@ async def _respond(send: Any, status: int, body: dict[str, Any]) -> None:
 def create_app(config: dict[str, Any] | None = None, **kwargs: Any) -> tuple[Any, Instrumentation]:
     """The ASGI app and its Instrumentation (tests pass span_exporters / overrides here)."""
     otel = instrument(config, routes=ROUTES, **{"service_name": "agent-api", **kwargs})
+    temporal: dict[str, Any] = {}
+
+    async def run_job(work: float) -> str:
+        from temporalio.client import Client
+
+        from examples.agent_jobs import TASK_QUEUE, AgentJob
+
+        if "client" not in temporal:
+            address = os.environ.get("TEMPORAL_ADDRESS", "127.0.0.1:7233")
+            temporal["client"] = await Client.connect(address, interceptors=[otel.temporal_interceptor()])
+        return await temporal["client"].execute_workflow(
+            AgentJob.run, work, id=f"agent-job-{uuid.uuid4()}", task_queue=TASK_QUEUE
+        )
 
     async def api(scope: dict[str, Any], receive: Any, send: Any) -> None:
         path, query = scope["path"], _query(scope)
@@ -57,6 +74,7 @@ def create_app(config: dict[str, Any] | None = None, **kwargs: Any) -> tuple[Any
             return
         if path == "/v1/echo":
             await asyncio.sleep(delay)
+            log.info("echo served")
             await _respond(send, status, {"tenant": current_tenant()})
             return
         if path.startswith("/v1/tenants/") and path.endswith("/infer"):
@@ -66,6 +84,17 @@ def create_app(config: dict[str, Any] | None = None, **kwargs: Any) -> tuple[Any
                 tokens = int(_number(query.get("tokens"), 0, 0, 1e6))
                 inference.tokens(input=tokens, output=tokens * 2)
             await _respond(send, status, {"tenant": current_tenant(), "tokens": tokens})
+            return
+        if path == "/v1/jobs":
+            await asyncio.sleep(delay)
+            try:
+                result = await run_job(_number(query.get("work"), 0.0, 0.0, 10.0))
+            except Exception as exc:  # Temporal down: a clear 503, logged, never a traceback page
+                log.warning("job failed: %s", exc)
+                await _respond(send, 503, {"error": "job backend unavailable"})
+                return
+            log.info("job finished")
+            await _respond(send, status, {"tenant": current_tenant(), "job": result})
             return
         await _respond(send, 404, {"error": "not found"})
 

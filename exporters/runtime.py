@@ -82,6 +82,12 @@ class ScrapeRunner:
                 log.debug("closing %s failed: %s", state.collector.name, error_code(exc))
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def failing_collectors(self) -> list[str]:
+        """`collector/server (code)` for each collector whose last run failed, for /-/ready."""
+        return [
+            f"{s.collector.name}/{s.collector.server} ({s.last_code})" for s in self._states if not s.last_success
+        ]
+
     # -- scraping ----------------------------------------------------------------------------
 
     def scrape(self) -> list[Family]:
@@ -158,13 +164,14 @@ class ScrapeRunner:
             code = error_code(exc)
             if state.last_code != code:
                 log.warning(
-                    "collector %s/%s failed: code=%s (%s)",
-                    self.exporter, state.collector.server, code, type(exc).__name__,
+                    "collector %s failed: exporter=%s server=%s code=%s (%s)",
+                    state.collector.name, self.exporter, state.collector.server, code, type(exc).__name__,
                 )
             state.errors[code] = state.errors.get(code, 0) + 1
             state.last_code = code
         elif state.last_code != "none":
-            log.info("collector %s/%s recovered", self.exporter, state.collector.server)
+            log.info("collector %s recovered: exporter=%s server=%s", state.collector.name, self.exporter,
+                     state.collector.server)
             state.last_code = "none"
 
     def _self_metrics(self, out: MetricSet) -> None:

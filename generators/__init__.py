@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-GENERATORS = ("generators.dashboards", "generators.alerts", "generators.cost", "generators.docs")
-OWNED_DIRS = ("dashboards", "alerts")
+GENERATORS = ("generators.dashboards", "generators.alerts", "generators.cost", "generators.deploy",
+              "generators.docs", "generators.datasources")
+OWNED_DIRS = ("dashboards", "alerts", "deploy")
 
 
 def _modules() -> list[Any]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from obsbundle import __version__, config
-from obsbundle.errors import ObsbundleError
+from obsbundle.errors import ConfigError, ObsbundleError
 from obsbundle.secrets import scrub, setup_logging
 
 DEFAULT_CONFIG = os.environ.get("OBSBUNDLE_CONFIG", "obsbundle.yaml")
@@ -46,10 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="host:port to listen on (default: from config exporter.listen_addresses)")
     exp.add_argument("--web.telemetry-path", dest="telemetry_path", default="/metrics",
                      help="path under which to expose metrics (default: %(default)s)")
+    exp.add_argument("--web.config.file", dest="web_config_file", default=None,
+                     help="exporter-toolkit web config (TLS, basic auth); default: plain HTTP")
     exp.add_argument("--scrape-timeout", default=None,
                      help="deadline for one scrape, e.g. 10s (default: config exporter.scrape_timeout)")
     exp.add_argument("--log.level", dest="log_level", default="info",
                      choices=["debug", "info", "warning", "error"])
+    exp.add_argument("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"],
+                     help="log line format (default: %(default)s)")
 
     usage = sub.add_parser("usage", help="per-tenant usage and cost")
     usage_sub = usage.add_subparsers(dest="usage_command", metavar="SUBCOMMAND", required=True)
@@ -77,10 +81,11 @@ def _exporter_kinds() -> list[str]:
 def run_exporter(args: argparse.Namespace) -> int:
     from exporters.http import ExporterServer
     from exporters.runtime import ScrapeRunner
+    from exporters.webconfig import load_web_config
     from obsbundle.catalog import catalog_for
     from obsbundle.settings import settings
 
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
     cfg = config.load(args.config)
     try:
         module = importlib.import_module(f"exporters.{args.kind}")
@@ -88,12 +93,20 @@ def run_exporter(args: argparse.Namespace) -> int:
         raise ObsbundleError(f"exporter {args.kind}: not available in this build") from None
     typed = settings(cfg)
     collectors, resolvers = module.build(typed)
+    if args.scrape_timeout is not None:  # the same schema bounds as exporter.scrape_timeout
+        try:
+            config.validate_section("exporter", {**cfg["exporter"], "scrape_timeout": args.scrape_timeout})
+        except ConfigError as exc:
+            raise ConfigError(f"--scrape-timeout {args.scrape_timeout}: {str(exc).split(': ', 1)[-1]}") from None
     timeout = config.parse_duration(args.scrape_timeout) if args.scrape_timeout else typed.exporter.scrape_timeout
     listen = args.listen_address or typed.exporter.listen_addresses.get(args.kind)
     if not listen:
         raise ObsbundleError(f"exporter {args.kind}: no --web.listen-address given")
+    web_config = load_web_config(args.web_config_file)
+    if web_config.tls:
+        web_config.ssl_context()  # a bad certificate or key fails here, in one line, before serving
     runner = ScrapeRunner(args.kind, collectors, catalog_for(cfg), timeout, resolvers)
-    server = ExporterServer(runner, listen, args.telemetry_path)
+    server = ExporterServer(runner, listen, args.telemetry_path, web_config)
 
     def stop(signum: int, _frame: object) -> None:
         log.info("received signal %d, shutting down", signum)
@@ -119,8 +132,12 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     from generators import check_all
+    from generators.alerts import placeholder_warnings
 
-    problems = check_all(config.load(args.config), Path(args.output_dir))
+    cfg = config.load(args.config)
+    for warning in placeholder_warnings(cfg):
+        print(f"warning: {warning}", file=sys.stderr)
+    problems = check_all(cfg, Path(args.output_dir))
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

@@ -108,17 +108,43 @@ def _with_defaults(validator_class: type) -> type:
                     instance.setdefault(name, copy.deepcopy(default))
         yield from validate_properties(validator, properties, instance, schema)
 
-    return validators.extend(validator_class, {"properties": set_defaults})
+    def duration_bound(keyword: str) -> Any:
+        """`minDuration`/`maxDuration`: bounds on a duration string, compared in seconds."""
+
+        def check(validator, bound, instance, schema):  # type: ignore[no-untyped-def]
+            if not isinstance(instance, str):
+                return
+            try:
+                seconds = parse_duration(instance)
+            except ConfigError:
+                return  # the pattern reports it
+            limit = parse_duration(bound)
+            if (seconds < limit) if keyword == "minDuration" else (seconds > limit):
+                yield jsonschema.ValidationError(f"{keyword} {bound}", validator=keyword, validator_value=bound)
+
+        return check
+
+    return validators.extend(
+        validator_class,
+        {"properties": set_defaults, "minDuration": duration_bound("minDuration"),
+         "maxDuration": duration_bound("maxDuration")},
+    )
 
 
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
+_SECRET_KEYED = {"api_keys"}  # maps whose keys are secrets: a path names `<key>`, never the key
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
-    """A one-line message for a validation error, never echoing the offending value."""
+    """A one-line message for a validation error, never echoing the offending value (or a key
+    that is itself a secret)."""
     path = ""
+    parent: Any = None
     for part in error.absolute_path:
-        path = join_path(path, part)
+        path = join_path(path, "<key>" if parent in _SECRET_KEYED and isinstance(part, str) else part)
+        parent = part
     kind, arg = error.validator, error.validator_value
     if kind == "required":
         missing = [name for name in arg if isinstance(error.instance, dict) and name not in error.instance]
@@ -133,6 +159,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
         "pattern": lambda: f"must match {arg}",
         "format": lambda: "is not a valid regular expression" if arg == "regex" else f"is not a valid {arg}",
         "minimum": lambda: f"must be >= {arg}",
+        "minDuration": lambda: f"must be at least {arg}",
+        "maxDuration": lambda: f"must be at most {arg}",
         "maximum": lambda: f"must be <= {arg}",
         "exclusiveMinimum": lambda: f"must be > {arg}",
         "minLength": lambda: "must not be empty" if arg == 1 else f"must have at least {arg} characters",
@@ -182,15 +210,42 @@ def defaults() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
-def parse(text: str, source: str = "<config>", environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Parse, expand, merge over defaults and validate a config document."""
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping key given twice (YAML says keys are unique; PyYAML
+    silently keeps the last one). Merge keys (`<<`) may still be overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # an unhashable key: SafeConstructor reports it
+            if duplicate:  # the key itself is not echoed: it may be an API key
+                raise yaml.constructor.ConstructorError(
+                    None, None, "duplicate key (already given earlier in this mapping)", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep)
+
+
+def safe_load_unique(text: str, source: str = "<config>") -> Any:
+    """yaml.safe_load that rejects duplicate keys; errors are one-line ConfigErrors with the position."""
     try:
-        raw = yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{source}:{where}: {problem}") from None
+
+
+def parse(text: str, source: str = "<config>", environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Parse, expand, merge over defaults and validate a config document."""
+    raw = safe_load_unique(text, source)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

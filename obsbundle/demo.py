@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from obsbundle import config as config_mod
-from obsbundle.local_services import (
+from obsbundle.services import (
     ExporterProcess,
     PostgresServer,
     PrometheusServer,

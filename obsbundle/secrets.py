@@ -17,7 +17,18 @@ _secrets: set[str] = set()
 MASK = "***"
 _SECRET_QUERY_KEYS = {"password", "passwd", "pass", "sslpassword", "token", "api_key", "apikey", "secret"}
 _KV_PASSWORD = re.compile(r"(?i)\b(password|passwd|sslpassword)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)")
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/@\s:]*):([^/@\s]*)@")
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/@\s:]*):(\S*)@")  # greedy: a password may hold / ? @
+
+
+def _split_userinfo(url: str) -> tuple[str, str, str | None, str] | None:
+    """(scheme://, user, password, rest) split at the LAST @, so a password holding `/`, `?` or
+    `#` (which urlsplit would read as path or query) is still recognised as the password."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return None
+    userinfo, _, hostinfo = rest.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    return f"{scheme}://", user, password if colon else None, hostinfo
 
 
 def register_secret(value: str | None) -> None:
@@ -33,6 +44,9 @@ def register_url_secrets(url: str | None) -> None:
         return
     for match in _KV_PASSWORD.finditer(url):
         register_secret(match.group(2).strip("'"))
+    split = _split_userinfo(url)
+    if split and split[2]:
+        register_secret(split[2])
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -47,6 +61,9 @@ def register_url_secrets(url: str | None) -> None:
 def redact_url(url: str) -> str:
     """The URL or DSN with passwords masked; safe to print or log."""
     text = _KV_PASSWORD.sub(lambda m: f"{m.group(1)}={MASK}", url)
+    split = _split_userinfo(text)
+    if split and split[2] is not None:
+        text = f"{split[0]}{split[1]}:{MASK}@{split[3]}"
     try:
         parts = urlsplit(text)
     except ValueError:
@@ -91,17 +108,8 @@ class ScrubFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str = "info") -> None:
-    """logfmt-style lines on stderr, one per event, with secrets scrubbed and no tracebacks."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter('ts=%(asctime)s level=%(levelname)s logger=%(name)s msg="%(message)s"')
-    )
-    handler.addFilter(ScrubFilter())
-    root = logging.getLogger()
-    for existing in list(root.handlers):
-        root.removeHandler(existing)
-    root.addHandler(handler)
-    root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "temporalio", "asyncio"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+def setup_logging(level: str = "info", fmt: str = "logfmt") -> None:
+    """One line per event on stderr (logfmt or JSON, see `obsbundle.logs`), secrets scrubbed."""
+    from obsbundle.logs import setup_logging as _setup
+
+    _setup(level, fmt)

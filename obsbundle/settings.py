@@ -61,6 +61,8 @@ class TemporalTenancy:
 class Tenancy:
     label: str
     max_tenants: int
+    max_volatile_tenants: int | None
+    release_after: Seconds
     postgres: PostgresTenancy
     redis: RedisTenancy
     temporal: TemporalTenancy

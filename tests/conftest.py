@@ -1,4 +1,5 @@
-"""Session-wide real services. Tests that stop or pause a service start their own instance."""
+"""Session-wide real services. Tests that stop or pause a service start their own instance.
+Each area's fixtures are a module of the tests.fixtures plugin package, registered here."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from obsbundle.local_services import PostgresServer, RedisServer
+from obsbundle.services import PostgresServer, RedisServer
+
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.redis", "tests.fixtures.temporal"]
 
 
 @pytest.fixture(scope="session")

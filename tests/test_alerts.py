@@ -17,7 +17,7 @@ from generators.alerts.rulefiles import annotations
 from obsbundle import config as obsconfig
 from obsbundle.catalog import catalog_for
 from obsbundle.errors import ConfigError
-from obsbundle.local_services import run_cli
+from obsbundle.services import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANTS_CONFIG = """
@@ -57,16 +57,21 @@ def test_every_alert_has_severity_tenant_naming_runbook_and_dashboard(cfg: dict,
     headings = {h.lower() for h in re.findall(r"^## (\w+)$", runbooks, re.M)}
     uids = {m for t in files.values() for m in re.findall(r"/d/(obs-[a-z-]+)", t)}
     names = set()
+    runbook = {r.name: r.runbook for r in alerts.build_rules(cfg)}
     for rule in (r for r in _rules(files) if "alert" in r):
         names.add(rule["alert"])
         assert rule["labels"]["severity"] in ("info", "warning", "critical")
+        assert rule["labels"]["scope"] in ("tenant", "shared", "platform")
         notes = rule["annotations"]
-        assert notes["runbook_url"] == f"{cfg['alerting']['runbook_base_url']}#{rule['alert'].lower()}"
-        assert rule["alert"].lower() in headings, f"no runbook section for {rule['alert']}"
-        assert notes["dashboard_url"].startswith(cfg["alerting"]["dashboard_base_url"] + "/obs-")
+        assert notes["runbook_url"] == f"{cfg['alerting']['runbook_base_url']}#{runbook[rule['alert']]}"
+        assert runbook[rule["alert"]] in headings, f"no runbook section for {rule['alert']}"
+        assert notes["dashboard_url"].startswith(cfg["dashboards"]["grafana_url"] + "/d/obs-")
+        assert notes["tenants_affected"]
         assert rule["for"] not in ("0s", "0m")
     for rule in alerts.build_rules(cfg):
         text = rule.summary + rule.description
+        if rule.scope_label == "platform":
+            continue
         if "tenant_id" in rule.by:
             assert "{{ $labels.tenant_id }}" in text, rule.name
             url = annotations(cfg, rule)["dashboard_url"]
@@ -81,26 +86,43 @@ def test_every_alert_has_severity_tenant_naming_runbook_and_dashboard(cfg: dict,
             "HostMemoryHigh", "HostCpuHigh", "TargetDown", "PostgresDown", "RedisDown", "TemporalDown",
             "RedisMemoryNearMax", "RedisEvictions", "TemporalBacklogAge", "TemporalBacklogGrowing",
             "TemporalWorkflowFailureRatio", "PostgresReplicationLag", "PostgresDeadlocks", "ProbeFailing",
-            "ProbeCertificateExpiry", "TenantAvailabilityBudgetBurn", "TenantLatencyBudgetBurn"} <= names
+            "ProbeCertificateExpiry", "TenantAvailabilityBudgetBurn", "TenantLatencyBudgetBurn",
+            "ApiErrorsAcrossTenants", "TenantsBurningErrorBudget", "UnattributedRequestsFailing", "PgbouncerDown",
+            "PostgresLongRunningTransaction", "PostgresIdleInTransaction", "PostgresRollbackRatioHigh",
+            "RedisRejectedConnections", "RedisRdbSaveFailing", "RedisAofWriteFailing", "RedisReplicationLinkDown",
+            "TenantInferenceLatencyHigh", "TenantCacheHitRatioCollapsed", "HostInodesLow", "HostNetworkErrors",
+            "HostClockSkew", "ContainerRestarting", "ContainerOomKilled", "ContainerCrashLooping",
+            "ContainerCpuThrottled", "Watchdog", "AppMetricsAbsent", "PostgresMetricsAbsent",
+            "RedisKeyspaceDataStale", "ObsbundleCollectorDataStale"} <= names
+    # tenant alerts never fire for a pseudo-tenant
+    for rule in alerts.build_rules(cfg):
+        if rule.scope_label == "tenant":
+            assert 'tenant_id!~"_overflow|_shared|_unassigned"' in rule.expr, rule.name
 
 
 def test_seed_thresholds_are_the_defaults(files: dict[str, str]) -> None:
-    by_key = {(r["alert"], r["labels"]["severity"], r.get("labels", {}).get("long_window")): r
+    by_key = {(r["alert"], r["labels"]["severity"], None): r
               for r in _rules(files) if "alert" in r}
-    assert by_key[("TenantErrorRatioHigh", "warning", None)]["expr"].endswith("> 0.05")
+    assert '"} > 0.05) and on (tenant_id) tenant:http_requests:rate5m >= 0.1' in by_key[
+        ("TenantErrorRatioHigh", "warning", None)]["expr"]
+    assert ("TenantErrorRatioHigh", "critical", None) not in by_key  # the burn rate is the tenant's page
     assert by_key[("TenantErrorRatioHigh", "warning", None)]["for"] == "5m"
-    assert by_key[("TenantLatencyP95High", "warning", None)]["expr"].endswith("> 2")
+    assert '"} > 2) and on' in by_key[("TenantLatencyP95High", "warning", None)]["expr"]
     assert by_key[("TenantLatencyP95High", "warning", None)]["for"] == "10m"
     assert "< 0.2" in by_key[("HostDiskSpaceLow", "warning", None)]["expr"]
     assert "< 0.1" in by_key[("HostDiskSpaceLow", "critical", None)]["expr"]
     assert by_key[("HostMemoryHigh", "warning", None)]["expr"].endswith("> 0.9")
     assert by_key[("HostCpuHigh", "warning", None)]["expr"].endswith("> 0.7")
-    burn = by_key[("TenantAvailabilityBudgetBurn", "critical", "1h")]
-    assert burn["expr"] == ("tenant:http_request_errors:ratio_rate1h / 0.05 > 14.4 and "
-                            "tenant:http_request_errors:ratio_rate5m / 0.05 > 14.4")
-    windows = {(r["labels"]["long_window"], r["labels"]["short_window"]) for r in _rules(files)
-               if r.get("alert") == "TenantLatencyBudgetBurn"}
-    assert windows == {("1h", "5m"), ("6h", "30m"), ("1d", "2h"), ("3d", "6h")}
+    real = '{tenant_id!~"_overflow|_shared|_unassigned"}'
+    burn = by_key[("TenantAvailabilityBudgetBurn", "critical", None)]
+    assert burn["expr"] == (f"(tenant:http_request_errors:ratio_rate6h{real} / 0.05 > 6 and "
+                            f"tenant:http_request_errors:ratio_rate30m{real} / 0.05 > 6 or "
+                            f"tenant:http_request_errors:ratio_rate1h{real} / 0.05 > 14.4 and "
+                            f"tenant:http_request_errors:ratio_rate5m{real} / 0.05 > 14.4)"
+                            " and on (tenant_id) tenant:http_requests:rate5m >= 0.1")
+    warning = by_key[("TenantLatencyBudgetBurn", "warning", None)]["expr"]
+    for window in ("3d", "6h", "1d", "2h"):
+        assert f"tenant:http_request_slow:ratio_rate{window}{real}" in warning
 
 
 def test_recording_rules_cover_every_slo_window(files: dict[str, str]) -> None:
@@ -116,7 +138,7 @@ def test_for_scale_shortens_every_for(cfg: dict) -> None:
              for r in _rules(alerts.render(fast)) if "alert" in r}
     assert rules[("TenantErrorRatioHigh", "warning", None)] == "3s"
     assert rules[("TenantLatencyP95High", "critical", None)] == "6s"
-    assert rules[("TenantAvailabilityBudgetBurn", "warning", "3d")] == "36s"
+    assert rules[("TenantAvailabilityBudgetBurn", "warning", None)] == "9s"  # the tier's shortest `for`
 
 
 def test_lint_is_clean_including_promtool_and_amtool(cfg: dict, files: dict[str, str]) -> None:
@@ -129,7 +151,8 @@ def test_generated_tests_cover_every_rule_both_ways(cfg: dict, files: dict[str, 
              for test in yaml.safe_load(t)["tests"] for c in test["alert_rule_test"]]
     for rule in alerts.build_rules(cfg):
         assert any(n == rule.name and rule.severity in s for n, s in cases), f"{rule.name} never fires"
-        assert any(n == rule.name and rule.severity not in s for n, s in cases), f"{rule.name} never silent"
+        assert rule.always or any(n == rule.name and rule.severity not in s for n, s in cases), \
+            f"{rule.name} never silent"
 
 
 @needs_tools
@@ -137,7 +160,8 @@ def test_promtool_tests_fail_when_a_threshold_drifts(files: dict[str, str]) -> N
     # only the app rules and their tests: promtool on the whole set is the lint test's job
     broken = {p: t for p, t in files.items() if p.startswith("alerts/rules/") or p == "alerts/tests/app.test.yaml"}
     path = "alerts/rules/app.rules.yaml"
-    broken[path] = files[path].replace("ratio_rate5m > 0.05", "ratio_rate5m > 0.5")
+    assert '"} > 0.05)' in files[path]
+    broken[path] = files[path].replace('"} > 0.05)', '"} > 0.5)')
     problems = tool_problems(broken)
     assert len(problems) == 1 and problems[0].startswith("promtool test rules failed")
     assert "TenantErrorRatioHigh" in problems[0]
@@ -152,9 +176,10 @@ def test_lint_refuses_unknown_metrics_bad_labels_and_misused_functions(cfg: dict
         "pg_connections_total is neither a catalog metric nor a recording rule"]
     assert expression_problems('redis_up{instance="x",shard="1"} == 0', catalog, set()) == [
         "redis_up has no label shard"]
-    assert expression_problems("rate(redis_up[5m])", catalog, set()) == ["rate() of gauge redis_up"]
+    assert expression_problems("rate(redis_up[5m])", catalog, set()) == [
+        "rate() on redis_up, a gauge: only counters and histogram series"]
     assert expression_problems("deriv(redis_evicted_keys_total[5m])", catalog, set()) == [
-        "deriv() of counter redis_evicted_keys_total"]
+        "deriv() on redis_evicted_keys_total, a counter: use rate()/increase()"]
     assert expression_problems("tenant:x:ratio > 1", catalog, {"tenant:x:ratio"}) == []
 
 
@@ -179,30 +204,42 @@ def test_lint_refuses_an_slo_that_can_never_burn() -> None:
 def test_secrets_only_by_file_and_every_receiver_sends_resolved() -> None:
     cfg = obsconfig.parse(TENANTS_CONFIG)
     am = yaml.safe_load(alerts.render(cfg)["alerts/alertmanager.yml"])
-    for receiver in am["receivers"]:
+    deadman = next(r for r in am["receivers"] if r["name"] == "deadmansswitch")
+    assert deadman["slack_configs"][0]["api_url_file"] == "/etc/alertmanager/secrets/deadmansswitch_url"
+    for receiver in (r for r in am["receivers"] if r is not deadman):
         for slack in receiver.get("slack_configs", []):
             assert slack["api_url_file"] == "/etc/alertmanager/secrets/slack_api_url" and "api_url" not in slack
             assert slack["send_resolved"] is True
         for pd in receiver.get("pagerduty_configs", []):
             assert pd["routing_key_file"] == "/etc/alertmanager/secrets/pagerduty_routing_key"
             assert "routing_key" not in pd and "service_key" not in pd and pd["send_resolved"] is True
-    assert am["route"]["group_by"] == ["alertname", "tenant_id"]
+    assert am["route"]["group_by"] == ["alertname", "server", "job", "instance"]
     inhibit = [(r["source_matchers"], r["target_matchers"], r["equal"]) for r in am["inhibit_rules"]]
     assert (['severity="critical"'], ['severity=~"warning|info"'],
             ["alertname", "tenant_id", "server", "instance", "mountpoint", "task_queue", "probe", "job"]) in inhibit
     assert (['alertname="RedisDown"'], ['component="redis"', 'alertname!="RedisDown"'], ["server"]) in inhibit
-    assert (['alertname="PostgresDown"'], ['alertname="ObsbundleCollectorFailing"', 'exporter="postgres"'],
+    assert (['alertname="PostgresDown"'], ['alertname=~"Obsbundle.+"', 'exporter="postgres"'],
             ["server"]) in inhibit
+    assert (['alertname="ApiErrorsAcrossTenants"'],
+            ['alertname=~"TenantErrorRatioHigh|TenantAvailabilityBudgetBurn|TenantsBurningErrorBudget"'], []) in inhibit
+    assert (['alertname="TenantAvailabilityBudgetBurn"'], ['alertname="TenantErrorRatioHigh"'],
+            ["tenant_id"]) in inhibit
+    warning = next(r for r in am["receivers"] if r["name"] == "warning-email-slack")
+    assert warning["email_configs"][0]["auth_password_file"] == "/etc/alertmanager/secrets/smtp_password"
+    assert "auth_password" not in warning["email_configs"][0]
+    tenant_routes = [r for r in am["route"]["routes"] if any("tenant_id=" in m for m in r["matchers"])]
+    assert tenant_routes and all(r["continue"] is True for r in tenant_routes)
 
 
 ROUTES = [
     ({"severity": "critical", "tenant_id": "globex"}, "critical-pagerduty-slack"),
-    ({"severity": "warning", "tenant_id": "globex"}, "warning-slack"),
+    ({"severity": "warning", "tenant_id": "globex"}, "warning-email-slack"),
+    ({"severity": "info", "alertname": "Watchdog"}, "deadmansswitch"),
     ({"severity": "info", "exporter": "redis"}, "info-slack"),
     ({"severity": "critical", "tenant_id": "_shared", "alertname": "RedisDown"}, "critical-pagerduty-slack"),
-    ({"severity": "warning", "tenant_id": "acme"}, "tenant-acme-warning"),
-    ({"severity": "critical", "tenant_id": "acme"}, "tenant-acme-critical"),
-    ({"severity": "critical", "tenant_id": "freeco"}, "tenant-freeco-critical"),
+    ({"severity": "warning", "tenant_id": "acme"}, "tenant-acme-warning,warning-email-slack"),
+    ({"severity": "critical", "tenant_id": "acme"}, "tenant-acme-critical,critical-pagerduty-slack"),
+    ({"severity": "critical", "tenant_id": "freeco"}, "tenant-freeco-critical,critical-pagerduty-slack"),
 ]
 
 
@@ -231,10 +268,11 @@ def test_tenant_overrides_pick_channel_and_paging() -> None:
     assert receivers["tenant-acme-warning"]["slack_configs"][0]["channel"] == "#acme-oncall"
     assert "pagerduty_configs" in receivers["tenant-acme-warning"]        # premium: warnings page
     assert "pagerduty_configs" not in receivers["tenant-freeco-critical"]  # page: false
-    assert receivers["tenant-freeco-critical"]["slack_configs"][0]["channel"] == "#alerts"
+    assert receivers["tenant-freeco-critical"]["slack_configs"][0]["channel"] == "#alerts-critical"
     assert "pagerduty_configs" in receivers[receiver_name("critical")]
     assert "pagerduty_configs" not in receivers[receiver_name("warning")]
     assert receivers[receiver_name("info")]["slack_configs"][0]["channel"] == "#alerts-info"
+    assert receivers[receiver_name("critical")]["slack_configs"][0]["channel"] == "#alerts-critical"
 
 
 def test_alerts_table_has_one_row_per_rule(cfg: dict) -> None:
@@ -243,8 +281,8 @@ def test_alerts_table_has_one_row_per_rule(cfg: dict) -> None:
     rows = table.strip().splitlines()[2:]
     assert len(rows) == len(rules)
     assert rows[0].startswith("| [TenantErrorRatioHigh](runbooks.md#tenanterrorratiohigh) |")
-    assert "`tenant:http_request_errors:ratio_rate5m > 0.05` | 5m | warning | Slack #alerts |" in rows[0]
-    assert rows[1].endswith("| 5m | critical | PagerDuty + Slack #alerts |")
+    assert rows[0].endswith("| 5m | warning | email + Slack #alerts |")
+    assert rows[2].endswith("| 10m | critical | PagerDuty + Slack #alerts-critical |")
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -252,7 +290,7 @@ def test_alerts_table_has_one_row_per_rule(cfg: dict) -> None:
      "slo.burn_rates[0].long"),
     ("alerting: {pagerduty: {routing_key: abc}}", "alerting.pagerduty.routing_key: unknown key"),
     ("thresholds: {queue_depth: {warning: 10}}", "thresholds.queue_depth.for: required"),
-    ("alerting: {group_by: [alertname]}", "alerting.group_by"),
+    ("alerting: {group_by: [alertname, tenant_id]}", "alerting.group_by"),
 ])
 def test_bad_alerting_config_is_one_line_exit_2(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
@@ -321,7 +359,7 @@ def test_queue_without_workers_fires_only_while_no_worker_polls(tmp_path: Path) 
                 "alertname": "TemporalQueueWithoutWorkers",
                 "exp_alerts": [{
                     "exp_labels": {"server": "main", "tenant_id": "acme", "task_queue": "orphan",
-                                   "severity": "critical", "component": "temporal"},
+                                   "severity": "critical", "component": "temporal", "scope": "tenant"},
                     "exp_annotations": expected,
                 }],
             }],

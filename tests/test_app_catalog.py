@@ -10,7 +10,7 @@ import pytest
 from collectors.app import instrument, tenant_context
 from obsbundle.catalog import static_catalog
 from obsbundle.errors import ConfigError
-from obsbundle.local_services import free_port, parse_metrics
+from obsbundle.services import free_port, parse_metrics
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "app.md"
 
@@ -18,12 +18,13 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "app.md"
 def test_catalogued_app_and_probe_metrics_follow_conventions_and_are_documented():
     catalog = static_catalog()
     ours = catalog.by_source("app") + catalog.by_source("probes")
-    assert len(ours) == 15
+    assert len(ours) == 16
     docs = DOCS.read_text()
     for metric in ours:
         assert metric.problems() == []
         assert f"| `{metric.name}` |" in docs, metric.name
-    assert all("tenant_id" in m.labels for m in ours if m.name != "otel_tenant_overflow_total")
+    self_metrics = {"otel_tenant_overflow_total", "otel_export_dropped_total"}
+    assert all("tenant_id" in m.labels for m in ours if m.name not in self_metrics)
 
 
 def test_exposed_names_and_labels_are_exactly_the_catalogued_ones():
@@ -51,7 +52,8 @@ def test_exposed_names_and_labels_are_exactly_the_catalogued_ones():
         for labels in series:
             names = {k for k, _ in labels} - {"le"}
             assert names == set(metric.labels), (sample_name, names)
-    assert families == {m.name for m in catalog.by_source("app")}
+    # otel_export_dropped_total exists only with OTLP on (tests/test_otlp.py)
+    assert families == {m.name for m in catalog.by_source("app")} - {"otel_export_dropped_total"}
     buckets = {dict(k)["le"] for k in samples["http_server_request_duration_seconds_bucket"]}
     assert {"1.5", "2", "2.5", "+Inf"} <= buckets
 

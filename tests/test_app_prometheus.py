@@ -11,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from obsbundle.local_services import PrometheusServer, UvicornService
+from obsbundle.services import PrometheusServer, UvicornService
 
 ROOT = Path(__file__).resolve().parent.parent
 

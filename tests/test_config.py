@@ -8,7 +8,7 @@ import pytest
 
 from obsbundle import config
 from obsbundle.errors import ConfigError
-from obsbundle.local_services import run_cli
+from obsbundle.services import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ def test_the_working_default_config_loads_with_loopback_defaults() -> None:
     assert cfg["sources"]["redis"][0]["url"] == "redis://127.0.0.1:6379/0"
     assert cfg["sources"]["temporal"][0]["address"] == "127.0.0.1:7233"
     assert cfg["tenancy"]["label"] == "tenant_id"
-    assert cfg["thresholds"]["error_ratio"] == {"warning": 0.05, "critical": 0.10, "for": "5m"}
+    assert cfg["thresholds"]["error_ratio"] == {"warning": 0.05, "for": "5m"}  # the burn rate pages
 
 
 def test_environment_overrides_and_defaults() -> None:
@@ -43,9 +43,9 @@ def test_unset_variable_without_default_names_the_path() -> None:
 
 
 def test_schema_defaults_are_filled_and_user_values_merge_over_packaged_ones() -> None:
-    cfg = config.parse("thresholds:\n  error_ratio: {warning: 0.02}\n"
+    cfg = config.parse("thresholds:\n  latency_p95_seconds: {warning: 1}\n"
                        "sources:\n  postgres: [{name: main, dsn: 'host=x'}]\n", environ={})
-    assert cfg["thresholds"]["error_ratio"] == {"warning": 0.02, "critical": 0.10, "for": "5m"}
+    assert cfg["thresholds"]["latency_p95_seconds"] == {"warning": 1, "critical": 5, "for": "10m"}
     assert cfg["sources"]["postgres"][0]["statement_timeout"] == "5s"
     assert cfg["tenancy"]["max_tenants"] == 5000
 

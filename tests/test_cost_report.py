@@ -25,7 +25,7 @@ import yaml
 
 from generators.cost import RULE_FILE, render
 from obsbundle import config as obsconfig
-from obsbundle.local_services import (
+from obsbundle.services import (
     ExporterProcess,
     PostgresServer,
     PrometheusServer,
@@ -41,6 +41,7 @@ BURST = {"acme": 120, "beta": 60, "gamma": 30}
 ROWS = {"acme": 20000, "beta": 5000, "gamma": 1000}
 PRICE_PER_1000_REQUESTS = 3.0
 PRICE_PER_GB_MONTH = 100.0
+PRICE_PER_GB_EGRESS = 50.0
 FIXED_MONTHLY = 730.0  # 1.00 an hour with hours_per_month 730
 COST = {
     "currency": "EUR",
@@ -49,7 +50,8 @@ COST = {
     "prices": {
         "api_requests": {"price": PRICE_PER_1000_REQUESTS, "per": 1000},
         "db_storage": {"price": PRICE_PER_GB_MONTH, "per": 1},
-        "egress": None, "db_time": None, "redis_memory": None, "workflow_executions": None,
+        "egress": {"price": PRICE_PER_GB_EGRESS, "per": 1},
+        "db_time": None, "redis_memory": None, "workflow_executions": None,
         "inference_tokens": None,
     },
     "fixed": [{"name": "platform", "monthly": FIXED_MONTHLY, "driver": "api_requests"}],
@@ -83,17 +85,21 @@ def schema_bytes(pg: PostgresServer, tenant: str) -> int:
     return int(size)
 
 
-async def _burst(url: str) -> dict[str, int]:
+async def _burst(url: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Requests answered and response body bytes received, per tenant."""
     ok = {t: 0 for t in BURST}
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+    received = {t: 0 for t in BURST}
+    async with httpx.AsyncClient(base_url=url, timeout=10, headers={"Accept-Encoding": "identity"}) as client:
         async def one(tenant: str) -> None:
-            if (await client.get("/v1/echo", headers={"X-Tenant-ID": tenant})).status_code == 200:
+            response = await client.get("/v1/echo", headers={"X-Tenant-ID": tenant})
+            if response.status_code == 200:
                 ok[tenant] += 1
+                received[tenant] += len(response.content)
 
         order = [t for t, n in BURST.items() for _ in range(n)]
         for start in range(0, len(order), 10):
             await asyncio.gather(*(one(t) for t in order[start:start + 10]))
-    return ok
+    return ok, received
 
 
 def _sleep_until(moment: float) -> None:
@@ -111,12 +117,12 @@ def measured(stack: dict[str, Any]) -> dict[str, Any]:
     prom.wait_query('count(tenant:usage_db_storage:increase30s{tenant_id=~"acme|beta|gamma"}) == 3', timeout=60)
     start = math.ceil((time.time() + 1) / WINDOW) * WINDOW
     _sleep_until(start + 5)
-    sent = asyncio.run(_burst(app.url))
+    sent, received = asyncio.run(_burst(app.url))
     finished = time.time()
     assert finished < start + WINDOW - 3, f"the burst took {finished - start - 5:.1f}s and crossed a window edge"
     end = start + 2 * WINDOW
     _sleep_until(end + 3)
-    return {"start": start, "end": end, "sent": sent}
+    return {"start": start, "end": end, "sent": sent, "received": received}
 
 
 def _report(stack: dict[str, Any], measured: dict[str, Any], fmt: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -142,6 +148,11 @@ def test_report_matches_counted_usage_and_seeded_sizes(stack: dict[str, Any], me
         assert got["unit"] == "requests" and got["currency"] == "EUR"
         assert float(got["unit_price"]) == pytest.approx(PRICE_PER_1000_REQUESTS / 1000)
         assert float(got["cost"]) == pytest.approx(requests * PRICE_PER_1000_REQUESTS / 1000, rel=0.01)
+        egress = line[(tenant, "egress")]
+        assert measured["received"][tenant] > 0
+        assert float(egress["quantity"]) == pytest.approx(measured["received"][tenant] / 1e9, rel=0.01)
+        assert float(egress["cost"]) == pytest.approx(measured["received"][tenant] / 1e9 * PRICE_PER_GB_EGRESS,
+                                                      rel=0.01)
         gb_month = schema_bytes(stack["pg"], tenant) / 1e9 * hours / 730
         storage = line[(tenant, "db_storage")]
         assert float(storage["quantity"]) == pytest.approx(gb_month, rel=0.01)

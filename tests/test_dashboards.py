@@ -15,12 +15,14 @@ import yaml
 from grafanalib import core as g
 
 import generators.dashboards as dashboards
-from generators import drift
+from generators import datasources, drift
+from generators.alerts.recording import recording_groups
 from generators.dashboards import checks as dlint
 from generators.dashboards.normalize import SCHEMA_VERSION, normalize, to_plain
+from generators.dashboards.roundtrip import roundtrip_errors
 from obsbundle import config as obsconfig
 from obsbundle.catalog import catalog_for
-from obsbundle.local_services import run_cli
+from obsbundle.services import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = dlint.schema_path()
@@ -38,7 +40,7 @@ def cfg() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def files(cfg: dict[str, Any]) -> dict[str, str]:
-    return dashboards.render(cfg)
+    return {**dashboards.render(cfg), **datasources.render(cfg)}  # both write under dashboards/
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,7 @@ def steps(p: dict[str, Any]) -> list[tuple[str, float]]:
 def test_renders_every_dashboard_with_provider_and_configmaps(files: dict[str, str]) -> None:
     expected = {f"dashboards/{s}.json" for s in SLUGS}
     expected |= {f"dashboards/kubernetes/{s}.configmap.yaml" for s in SLUGS}
-    expected.add("dashboards/provisioning/obsbundle.yaml")
+    expected |= {"dashboards/provisioning/obsbundle.yaml", "dashboards/provisioning/datasources.yaml"}
     assert set(files) == expected
 
 
@@ -70,6 +72,28 @@ def test_every_dashboard_validates_against_grafana_schema(models: dict[str, dict
         assert dlint.schema_errors(model, SCHEMA) == [], slug
         assert model["schemaVersion"] == json.loads(SCHEMA.read_text())["definitions"]["Dashboard"][
             "properties"]["schemaVersion"]["default"] == SCHEMA_VERSION
+
+
+def test_every_dashboard_round_trips_through_the_typed_sdk_model(models: dict[str, dict[str, Any]]) -> None:
+    """Runs in every clone: grafana-foundation-sdk is a dependency, no local schema file needed."""
+    assert {slug: roundtrip_errors(model) for slug, model in models.items()} == {slug: [] for slug in SLUGS}
+
+
+def test_round_trip_rejects_unknown_keys_and_wrong_shapes(models: dict[str, dict[str, Any]]) -> None:
+    model = copy.deepcopy(models["redis"])
+    model["rows"] = []  # pre-schema-42 key
+    model["panels"][1]["gridPos"] = "0,0,12,8"  # wrong shape
+    model["panels"][1]["targets"][0]["exrp"] = model["panels"][1]["targets"][0].pop("expr")  # typo
+    model["templating"]["list"][1]["multy"] = True
+    assert roundtrip_errors(model) == [
+        "round trip: /panels/1/gridPos is \"0,0,12,8\", the typed model reads it as {\"h\": 9, \"w\": 12, "
+        "\"x\": 0, \"y\": 0}",
+        "round trip: /panels/1/targets/0/exrp is not in Grafana's typed dashboard model",
+        "round trip: /templating/list/1/multy is not in Grafana's typed dashboard model",
+        "round trip: /rows is not in Grafana's typed dashboard model",
+    ]
+    unreadable = {**models["redis"], "panels": "none"}
+    assert roundtrip_errors(unreadable)[0].startswith("grafana-foundation-sdk cannot read the dashboard: TypeError")
 
 
 def test_lint_passes_for_every_rendered_file(cfg: dict[str, Any], files: dict[str, str]) -> None:
@@ -86,12 +110,13 @@ def test_no_nulls_no_legacy_keys_and_datasource_objects(models: dict[str, dict[s
             if p["type"] == "row":
                 continue
             assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
-            for target in p["targets"]:
+            for target in p.get("targets", []):  # the alert list has none
                 assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
                 assert not {"intervalFactor", "step", "metric", "query", "target"} & set(target)
 
 
-def test_every_dashboard_has_variables_units_descriptions_and_links(models: dict[str, dict[str, Any]]) -> None:
+def test_every_dashboard_has_variables_units_descriptions_and_links(cfg: dict[str, Any],
+                                                                   models: dict[str, dict[str, Any]]) -> None:
     uids = {m["uid"] for m in models.values()}
     assert len(uids) == len(SLUGS)
     for slug, model in models.items():
@@ -102,10 +127,17 @@ def test_every_dashboard_has_variables_units_descriptions_and_links(models: dict
         assert (tenant["type"], tenant["multi"], tenant["includeAll"]) == ("query", True, True)
         assert tenant["query"].startswith("label_values(") and tenant["query"].endswith(", tenant_id)")
         assert tenant["datasource"]["uid"] == "${datasource}"
+        assert tenant["allValue"] == ".*", slug
+        runbook = cfg["alerting"]["runbook_base_url"]
         for p in dlint.panels(model):
             if p["type"] != "row":
-                assert p["fieldConfig"]["defaults"]["unit"], (slug, p["title"])
+                assert [(link["title"], link["url"]) for link in p["links"]] == [("Runbook", runbook)], p["title"]
                 assert p["description"].strip(), (slug, p["title"])
+            if p["type"] not in ("row", "alertlist"):
+                assert p["fieldConfig"]["defaults"]["unit"], (slug, p["title"])
+        assert [p["title"] for p in dlint.panels(model) if p["type"] == "alertlist"] == ["Firing alerts"], slug
+        assert [a["expr"] for a in model["annotations"]["list"] if "expr" in a] == [
+            'ALERTS{alertstate="firing", tenant_id=~"$tenant_id|"}'], slug
         related = [link["url"][3:] for link in model["links"] if link["type"] == "link"]
         assert related and set(related) <= uids - {model["uid"]}, slug
 
@@ -119,7 +151,7 @@ def test_uids_are_stable_and_derived_from_names(cfg: dict[str, Any], models: dic
 
 def test_thresholds_follow_the_configured_alert_thresholds(cfg: dict[str, Any], models: dict[str, Any]) -> None:
     app = models["application"]
-    assert steps(panel(app, "Error ratio")) == [("green", 0), ("orange", 0.05), ("red", 0.1)]
+    assert steps(panel(app, "Error ratio")) == [("green", 0), ("orange", 0.05)]  # warning only: the burn rate pages
     assert steps(panel(app, "Latency p50 / p95 / p99")) == [("green", 0), ("orange", 2), ("red", 5)]
     infra = models["infrastructure"]
     assert steps(panel(infra, "Disk free")) == [("red", 0), ("orange", 0.1), ("green", 0.2)]  # low is bad
@@ -143,8 +175,17 @@ def test_every_configured_threshold_is_drawn(cfg: dict[str, Any]) -> None:
         for j, level in enumerate(lvl for lvl in ("info", "warning", "critical") if lvl in entry):
             entry[level] = sentinels[(key, level)] = 1000 + 10 * i + j
     drawn = {step["value"] for model in dashboards.dashboards(changed).values() for p in dlint.panels(model)
-             if p["type"] != "row" for step in p["fieldConfig"]["defaults"]["thresholds"]["steps"]}
-    assert {k: v for k, v in sentinels.items() if v not in drawn} == {}
+             if p["type"] not in ("row", "alertlist") for step in p["fieldConfig"]["defaults"]["thresholds"]["steps"]}
+    # alert-only thresholds added with the paging model (issue 11); their panels are the dashboards' to add
+    alert_only = {"tenants_erroring", "tenants_erroring_traffic_share", "tenants_burning_budget",
+                  "unattributed_error_ratio", "pgbouncer_down", "pg_long_transaction_seconds",
+                  "pg_idle_in_transaction_sessions", "pg_rollback_ratio", "redis_rejected_connections_per_minute",
+                  "redis_persistence_failure", "redis_replication_link_down", "redis_keyspace_stale_seconds",
+                  "collector_data_stale_seconds", "inference_latency_p95_seconds", "cache_hit_ratio",
+                  "disk_inodes_free_ratio", "network_errors_per_second", "clock_skew_seconds",
+                  "container_restarts_per_hour", "container_oom_killed", "container_crashloop",
+                  "container_cpu_throttled_ratio", "target_down_share", "exporter_absent"}
+    assert {k: v for k, v in sentinels.items() if v not in drawn and k[0] not in alert_only} == {}
 
 
 def test_slo_panels_follow_the_slo_config(cfg: dict[str, Any]) -> None:
@@ -154,11 +195,19 @@ def test_slo_panels_follow_the_slo_config(cfg: dict[str, Any]) -> None:
     slo = dashboards.dashboards(changed)["slo-budget"]
     availability = panel(slo, "Availability (7d)")
     assert steps(availability) == [("red", 0), ("green", 0.999)]
-    assert "[7d]" in availability["targets"][0]["expr"]
+    assert availability["targets"][0]["expr"] == (
+        '1 - sum(tenant:http_request_errors:ratio_rate7d{tenant_id=~"$tenant_id"} * '
+        '(tenant:http_requests:rate7d{tenant_id=~"$tenant_id"} > 0)) / '
+        'sum(tenant:http_requests:rate7d{tenant_id=~"$tenant_id"})')
     budget = panel(slo, "Availability budget left")["targets"][0]["expr"]
     assert budget.endswith("/ 0.001")
     latency = panel(slo, "Requests under 0.5s (7d)")["targets"][0]["expr"]
-    assert 'le=~"0\\\\.5"' in latency
+    assert "tenant:http_request_slow:ratio_rate7d" in latency
+    # the panels read the SLO window's recording rules, which exist for the configured window
+    recorded = {r["record"]: r["expr"] for g in recording_groups(changed) for r in g["rules"]}
+    assert 'le=~"0\\\\.5"' in recorded["tenant:http_request_slow:ratio_rate7d"]
+    assert "[7d]" in recorded["tenant:http_request_errors:ratio_rate7d"]
+    assert "tenant_probe:probe_success:avg_over_time7d" in recorded
 
 
 def broken_variants(model: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str]]:
@@ -172,7 +221,13 @@ def broken_variants(model: dict[str, Any]) -> dict[str, tuple[dict[str, Any], st
     no_unit = copy.deepcopy(model)
     bare = [p for p in no_unit["panels"] if p["type"] != "row"][3]
     del bare["fieldConfig"]["defaults"]["unit"]
+    typo = copy.deepcopy(model)
+    misspelt = [p for p in typo["panels"] if p["type"] != "row"][4]
+    misspelt["fieldConfig"]["defaults"]["unti"] = misspelt["fieldConfig"]["defaults"]["unit"]
+    index = typo["panels"].index(misspelt)
     return {
+        "typed model": (typo, f"round trip: /panels/{index}/fieldConfig/defaults/unti is not in Grafana's typed "
+                              "dashboard model"),
         "overlap": (overlap, f"panel {second['id']} {second['title']!r}: gridPos overlaps "
                              f"panel {first['id']} {first['title']!r}"),
         "unknown metric": (unknown, f"panel {victim['id']} {victim['title']!r}: target A: unknown metric "
@@ -181,7 +236,7 @@ def broken_variants(model: dict[str, Any]) -> dict[str, tuple[dict[str, Any], st
     }
 
 
-@pytest.mark.parametrize("kind", ["overlap", "unknown metric", "missing unit"])
+@pytest.mark.parametrize("kind", ["overlap", "unknown metric", "missing unit", "typed model"])
 def test_broken_dashboard_is_caught_naming_the_panel(cfg: dict[str, Any], files: dict[str, str], kind: str) -> None:
     model = json.loads(files["dashboards/application.json"])
     broken, expected = broken_variants(model)[kind]
@@ -190,6 +245,46 @@ def test_broken_dashboard_is_caught_naming_the_panel(cfg: dict[str, Any], files:
     assert f"dashboards/application.json: {expected}" in problems
     # the ConfigMap no longer carries the same JSON either; nothing else is reported
     assert [p for p in problems if "application" not in p] == []
+
+
+def test_on_call_rules_cannot_regress(cfg: dict[str, Any], models: dict[str, dict[str, Any]]) -> None:
+    catalog = dashboards.dashboard_catalog(cfg)
+    model = copy.deepcopy(models["application"])
+    by_title = {p["title"]: p for p in dlint.panels(model)}
+    by_title["Requests"]["targets"][0]["instant"] = False
+    tenant_series = by_title["Error ratio by tenant"]["targets"][0]
+    tenant_series["expr"] = tenant_series["expr"].removeprefix("topk(10, ").removesuffix(")")
+    by_title["Requests by route"]["targets"][0]["expr"] = (
+        'sum by (route, method) (rate(http_server_requests_total{tenant_id=~"$tenant_id"}[30d]))')
+    by_title["Errors by route"]["links"] = []
+    del model["templating"]["list"][1]["allValue"]
+    model["annotations"]["list"] = model["annotations"]["list"][:1]
+    model["panels"] = [p for p in model["panels"] if p["type"] != "alertlist"]
+    name = {t: f"panel {p['id']} {t!r}" for t, p in by_title.items()}
+    problems = dlint.lint_dashboard(model, catalog)
+    assert [p for p in problems if not p.startswith("round trip")] == [
+        '`tenant_id` variable needs includeAll and allValue ".*" (else "All" is a regex of every tenant)',
+        "no annotation of firing alerts (ALERTS)",
+        "no alert-list panel",
+        f"{name['Requests']}: target A: a stat panel's query must be instant",
+        f"{name['Error ratio by tenant']}: target A: per-tenant series must be bounded by topk(N, ...) or "
+        "bottomk(N, ...)",
+        f"{name['Errors by route']}: no Runbook link",
+        f"{name['Requests by route']}: target A: range of a day or more ([30d]); read the SLO window's "
+        "recording rule",
+    ]
+    assert dlint.lint_dashboard(models["application"], catalog) == []
+
+
+def test_per_tenant_series_show_the_worst_tenants(cfg: dict[str, Any]) -> None:
+    changed = copy.deepcopy(cfg)
+    changed["dashboards"]["top_tenants"] = 3
+    boards = dashboards.dashboards(changed)
+    assert panel(boards["application"], "Error ratio by tenant")["targets"][0]["expr"].startswith("topk(3, ")
+    # low is bad by the panel's own thresholds: the lowest availability is shown
+    assert panel(boards["slo-budget"], "Availability by tenant")["targets"][0]["expr"] == (
+        'bottomk(3, 1 - tenant:http_request_errors:ratio_rate30d{tenant_id=~"$tenant_id"})')
+    assert panel(boards["tenants"], "Usage by tenant")["type"] == "table"  # tables are not per-step series
 
 
 def test_lint_rules_on_queries(cfg: dict[str, Any]) -> None:
@@ -285,7 +380,7 @@ def test_rendering_is_byte_identical_across_processes(tmp_path: Path) -> None:
         outputs.append({p.relative_to(out).as_posix(): p.read_bytes() for p in (out / "dashboards").rglob("*")
                         if p.is_file()})
     assert outputs[0] == outputs[1]
-    assert len(outputs[0]) == 2 * len(SLUGS) + 1
+    assert len(outputs[0]) == 2 * len(SLUGS) + 2  # + the dashboard provider and datasources.yaml
 
 
 def test_committed_dashboards_are_current(files: dict[str, str]) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
 import sys
 import tempfile
 import time
@@ -22,25 +21,29 @@ import httpx
 import psycopg
 import pytest
 import redis
+import yaml
 
 import generators.dashboards as dashboards
-from generators.dashboards import checks, promql
+from generators import cost
+from generators import promql_lint as promql
+from generators.alerts.recording import recording_groups
+from generators.dashboards import checks
+from generators.dashboards.builder import alert_annotation
 from obsbundle import config as obsconfig
-from obsbundle.catalog import catalog_for
-from obsbundle.local_services import (
+from obsbundle.cost.model import MONTH_TO_DATE
+from obsbundle.services import (
     ExporterProcess,
+    NodeExporter,
+    PgBouncerServer,
     PostgresServer,
     PrometheusServer,
     RedisServer,
-    Service,
+    TargetServer,
     TemporalServer,
-    free_port,
-    port_open,
+    UvicornService,
+    self_signed_cert,
     wait_for,
-    which,
 )
-from tests.conftest_app import TargetServer, self_signed_cert
-from tests.conftest_postgres import PgBouncerServer
 
 pytestmark = pytest.mark.slow
 
@@ -65,21 +68,11 @@ def available_sources() -> set[str]:
     sources = {s for s in EXPORTER_SOURCES if importlib.util.find_spec(f"exporters.{s}") is not None}
     if importlib.util.find_spec("examples.agent_api") is not None:
         sources.add("app")
-    sources |= {"node", "prometheus", "exporter"}
+    sources |= {"node", "prometheus", "exporter", "cost"}
     return sources
 
 
 # -- the environment -------------------------------------------------------------------------------
-
-
-class Process(Service):
-    """A plain subprocess (node_exporter, uvicorn) with the Service lifecycle."""
-
-    def __init__(self, cmd: list[str], port: int, env: dict[str, str] | None = None) -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix="obsbundle-dash-"))
-        self.port = port
-        self.proc = self._popen(cmd, env={**os.environ, **(env or {})}, cwd=ROOT)
-        wait_for(lambda: port_open(port), 60, what=f"{cmd[0]} on {port}")
 
 
 def seed_postgres(pg: PostgresServer) -> list[psycopg.Connection[Any]]:
@@ -133,7 +126,7 @@ def seed_temporal(server: TemporalServer) -> Iterator[None]:
     from temporalio.client import WorkflowFailureError
     from temporalio.service import RPCError
 
-    from tests.conftest_temporal import AsyncRunner, ObsWorkflow, RunningWorker, ready_client
+    from tests.support.temporal import AsyncRunner, ObsWorkflow, RunningWorker, ready_client
 
     aio = AsyncRunner()
     try:
@@ -187,8 +180,9 @@ def live() -> Iterator[dict[str, Any]]:
         if "postgres" in sources:
             pg = stack.enter_context(PostgresServer())
             held += seed_postgres(pg)
-            bouncer = stack.enter_context(PgBouncerServer(pg))
-            for tenant in ("acme", "globex"):  # the users PgBouncerServer's auth file knows
+            users = [f"tenant_{t}" for t in ("acme", "globex")]
+            bouncer = stack.enter_context(PgBouncerServer(pg, users=users))
+            for tenant in ("acme", "globex"):  # the users in PgBouncer's auth file
                 held.append(psycopg.connect(bouncer.dsn(f"tenant_{tenant}"), autocommit=True))
                 held[-1].execute("SELECT 1")
             cfg["sources"]["postgres"] = [{"name": "main", "dsn": pg.dsn, "pgbouncer": {"dsn": bouncer.admin_dsn}}]
@@ -206,13 +200,9 @@ def live() -> Iterator[dict[str, Any]]:
                                            "metrics_url": ts.metrics_url}]
         app_url = ""
         if "app" in sources:
-            port = free_port()
-            app = stack.enter_context(Process(
-                [which("uvicorn"), "examples.agent_api:app", "--host", "127.0.0.1", "--port", str(port),
-                 "--log-level", "warning"], port))
-            del app
-            app_url = f"http://127.0.0.1:{port}"
-            targets["app"] = [f"127.0.0.1:{port}"]
+            app = stack.enter_context(UvicornService("examples.agent_api:app", cwd=ROOT))
+            app_url = app.url
+            targets["app"] = [app.address]
             traffic(app_url)
         if "probes" in sources:
             health = app_url or "http://127.0.0.1:9"
@@ -226,11 +216,19 @@ def live() -> Iterator[dict[str, Any]]:
             if kind in sources and cfg["sources"].get(kind):
                 exporter = stack.enter_context(ExporterProcess(kind, cfg))
                 targets[kind] = [exporter.address]
-        node_port = free_port()
-        stack.enter_context(Process([which("prometheus-node-exporter", "/usr/bin"),
-                                     f"--web.listen-address=127.0.0.1:{node_port}"], node_port))
-        targets["node"] = [f"127.0.0.1:{node_port}"]
-        prom = stack.enter_context(PrometheusServer(targets, scrape_interval="2s"))
+        targets["node"] = [stack.enter_context(NodeExporter()).address]
+        config = obsconfig.load(ROOT / "obsbundle.yaml")
+        # cost windows of 15 s, so month-to-date and the forecast have data within seconds
+        config["cost"] = {**config["cost"], "resolution": "15s", "forecast_min_elapsed": "1s"}
+        # the recording rules the SLO panels read (the 30d window), evaluated every second here,
+        # and the cost rules the cost board reads
+        rules_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        rules = rules_dir / "recording.rules.yaml"
+        rules.write_text(yaml.safe_dump({"groups": recording_groups(config)}))
+        cost_rules = rules_dir / "cost.rules.yaml"
+        cost_rules.write_text(cost.render(config)[cost.RULE_FILE])
+        prom = stack.enter_context(PrometheusServer(targets, rule_files=[str(rules), str(cost_rules)],
+                                                    scrape_interval="2s"))
         wait_for(prom.targets_up, 90, 0.5, what="every scrape target up")
         ready = {
             "postgres": f'count(pg_tenant_schema_size_bytes{{tenant_id=~"{TENANT_REGEX}"}}) == 3',
@@ -246,8 +244,9 @@ def live() -> Iterator[dict[str, Any]]:
         if app_url:
             time.sleep(2)
             traffic(app_url)  # a second burst, so rates over the window are non-zero
+            prom.wait_query(f'count({MONTH_TO_DATE}{{tenant_id=~"{TENANT_REGEX}"}}) == 3', timeout=90)
         time.sleep(3)
-        yield {"prom": prom, "sources": sources, "config": obsconfig.load(ROOT / "obsbundle.yaml")}
+        yield {"prom": prom, "sources": sources, "config": config}
         for conn in held:
             with contextlib.suppress(Exception):
                 conn.close()
@@ -279,11 +278,14 @@ def run_query(prom: PrometheusServer, expr: str, instant: bool) -> tuple[str | N
 
 def test_every_panel_query_runs_and_returns_data(live: dict[str, Any]) -> None:
     prom, sources, cfg = live["prom"], live["sources"], live["config"]
-    catalog = catalog_for(cfg)
+    catalog = dashboards.dashboard_catalog(cfg)  # with the recording rules the SLO panels read
     errors, empty, exempt, skipped, checked = [], [], set(), set(), 0
+    annotation = alert_annotation()["expr"]
+    if run_query(prom, expand(annotation), False)[0] is not None:
+        errors.append(f"annotation {annotation}: {run_query(prom, expand(annotation), False)[0]}")
     for slug, model in dashboards.dashboards(cfg).items():
         for panel in checks.panels(model):
-            if panel["type"] == "row":
+            if panel["type"] in ("row", "alertlist"):  # the alert list reads Grafana's alert API, no query
                 continue
             name = f"{slug}: {panel['title']}"
             needs = {m for t in panel["targets"] for m in promql.metric_names(t["expr"], VARIABLES)}

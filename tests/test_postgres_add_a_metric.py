@@ -24,8 +24,8 @@ from obsbundle import config
 from obsbundle.catalog import Catalog, Metric, PanelHint, static_catalog
 from obsbundle.catalog.markdown import metrics_table
 from obsbundle.catalog.postgres import SCHEMA_STATS, TENANT
-from obsbundle.local_services import PostgresServer
-from tests.conftest_postgres import TENANTS, seeded_pg, tenant_config  # noqa: F401 - fixtures
+from obsbundle.services import PostgresServer
+from tests.support.postgres import TENANTS, tenant_config
 
 # Step 1 of the walkthrough: the one hand edit (here as an extension, not in catalog/postgres.py).
 NEW = Metric(
@@ -41,7 +41,7 @@ def catalog() -> Catalog:
 
 
 @pytest.fixture(scope="module")
-def cfg(seeded_pg: PostgresServer) -> dict[str, Any]:  # noqa: F811
+def cfg(seeded_pg: PostgresServer) -> dict[str, Any]:
     return config.parse(yaml.safe_dump(tenant_config(seeded_pg.dsn)))
 
 

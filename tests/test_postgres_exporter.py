@@ -23,16 +23,22 @@ from obsbundle import config
 from obsbundle.catalog import catalog_for
 from obsbundle.catalog.postgres import SCHEMA_STATS
 from obsbundle.catalog.postgres_custom import custom_metric_name
-from obsbundle.local_services import ExporterProcess, PostgresServer, PrometheusServer, by_tenant, wait_for
-from tests.conftest_postgres import (  # noqa: F401 - fixtures
+from obsbundle.services import (
+    ExporterProcess,
+    PgBouncerServer,
+    PostgresServer,
+    PrometheusServer,
+    ReplicaServer,
+    by_tenant,
+    wait_for,
+)
+from tests.support.postgres import (
     MONITOR_PASSWORD,
     MONITOR_ROLE,
+    TENANT_ROLES,
     TENANTS,
     HeldSessions,
-    PgBouncerServer,
-    ReplicaServer,
     ground_truth,
-    seeded_pg,
     tenant_config,
 )
 
@@ -50,7 +56,7 @@ CUSTOM_QUERY = {
 
 
 @pytest.fixture(scope="module")
-def prepared(seeded_pg: PostgresServer) -> Iterator[dict[str, Any]]:  # noqa: F811
+def prepared(seeded_pg: PostgresServer) -> Iterator[dict[str, Any]]:
     """Extension, custom-query table, held sessions and PgBouncer pools, all in known states."""
     pg = seeded_pg
     pg.execute("CREATE EXTENSION pg_stat_statements")
@@ -67,7 +73,7 @@ def prepared(seeded_pg: PostgresServer) -> Iterator[dict[str, Any]]:  # noqa: F8
 
     held = HeldSessions(pg)
     held.start()
-    bouncer = PgBouncerServer(pg)
+    bouncer = PgBouncerServer(pg, users=TENANT_ROLES)
     pooled: list[psycopg.Connection[Any]] = []
     for _ in range(2):  # acme: two clients inside transactions hold both server connections
         conn = psycopg.connect(bouncer.dsn("tenant_acme"), autocommit=True, prepare_threshold=None)

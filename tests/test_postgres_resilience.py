@@ -10,8 +10,8 @@ import httpx
 import pytest
 import yaml
 
-from obsbundle.local_services import ExporterProcess, PostgresServer, by_tenant, run_cli, wait_for
-from tests.conftest_postgres import tenant_config
+from obsbundle.services import ExporterProcess, PostgresServer, by_tenant, run_cli, wait_for
+from tests.support.postgres import tenant_config
 
 SCRAPE_TIMEOUT = 3.0
 SLACK = 3.0  # HTTP + process scheduling on a busy 2-core machine; the deadline itself is 3 s

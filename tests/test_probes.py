@@ -15,10 +15,9 @@ from collectors.probes import Prober, ProbeSpec, failure_reason
 from exporters.probes import build
 from obsbundle import config as obsconfig
 from obsbundle.errors import ConfigError
-from obsbundle.local_services import ExporterProcess, free_port, run_cli, wait_for
+from obsbundle.services import ExporterProcess, TargetServer, free_port, run_cli, self_signed_cert, wait_for
 from obsbundle.settings import ProbeSource, section
 from obsbundle.tenancy import normalize
-from tests.conftest_app import TargetServer, self_signed_cert
 
 CERT_DAYS = 30
 

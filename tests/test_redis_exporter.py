@@ -11,7 +11,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from obsbundle.catalog import static_catalog
-from obsbundle.local_services import (
+from obsbundle.services import (
     ExporterProcess,
     PrometheusServer,
     RedisServer,
@@ -20,7 +20,7 @@ from obsbundle.local_services import (
     run_cli,
     wait_for,
 )
-from tests.conftest_redis import EXPORTER_ACL, redis_config, seeded_fixture  # noqa: F401 - fixtures
+from tests.support.redis import EXPORTER_ACL, redis_config
 
 
 def passes(exporter: ExporterProcess) -> float:
@@ -31,8 +31,8 @@ def up(exporter: ExporterProcess) -> float | None:
     return by_tenant(exporter.scrape(), "redis_up").get("_shared")
 
 
-def test_emitted_families_equal_the_catalog(seeded):
-    server, truth = seeded
+def test_emitted_families_equal_the_catalog(seeded_redis):
+    server, truth = seeded_redis
     exporter = ExporterProcess("redis", redis_config(server.url))
     try:
         wait_for(lambda: passes(exporter) >= 1, 30, what="first keyspace pass")
@@ -130,8 +130,8 @@ def test_requirepass_and_acl_credentials(tmp_path):
         server.close()
 
 
-def test_prometheus_scrapes_the_exporter(seeded):
-    server, truth = seeded
+def test_prometheus_scrapes_the_exporter(seeded_redis):
+    server, truth = seeded_redis
     exporter = ExporterProcess("redis", redis_config(server.url))
     prometheus = PrometheusServer({"redis": [exporter.address]})
     try:

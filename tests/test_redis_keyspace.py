@@ -12,13 +12,13 @@ import redis
 from collectors.redis.keyspace import KeyspaceScanner
 from collectors.redis.server import ServerCollector
 from exporters.redis import build
-from tests.conftest_redis import (  # noqa: F401 - fixtures
-    EXPORTER_ACL,
+from tests.support.redis import (
+    command_calls,
+    emitted_tenants,
     loaded,
     memory_usage,
     new_metricset,
     redis_config,
-    seeded_fixture,
 )
 
 
@@ -35,22 +35,21 @@ def served(scanner: KeyspaceScanner):
     return out
 
 
-def test_exact_counts_ttl_and_types_per_tenant(seeded):
-    server, truth = seeded
+def test_exact_counts_ttl_and_types_per_tenant(seeded_redis):
+    server, truth = seeded_redis
     out = served(scanner_for(server.url))
     for tenant in ("acme", "globex", "initech", "umbrella", "_unassigned"):
         assert out.value("redis_tenant_keys", tenant_id=tenant) == truth.keys[tenant], tenant
         assert out.value("redis_tenant_keys_without_ttl", tenant_id=tenant) == truth.no_ttl.get(tenant, 0), tenant
         for kind, count in truth.types[tenant].items():
             assert out.value("redis_tenant_keys_by_type", tenant_id=tenant, type=kind) == count, (tenant, kind)
-    emitted_tenants = {key[1] for key in out._values["redis_tenant_keys"]}
-    assert emitted_tenants == set(truth.keys)
+    assert emitted_tenants(out, "redis_tenant_keys") == set(truth.keys)
     assert out.value("redis_keyspace_pass_keys_scanned", tenant_id="_shared") == sum(truth.keys.values())
     assert out.value("redis_keyspace_passes_total", tenant_id="_shared") == 1
 
 
-def test_next_pass_shows_added_and_deleted_keys(seeded):
-    server, truth = seeded
+def test_next_pass_shows_added_and_deleted_keys(seeded_redis):
+    server, truth = seeded_redis
     scanner = scanner_for(server.url)
     r = redis.Redis.from_url(server.url)
     try:
@@ -75,8 +74,8 @@ def test_next_pass_shows_added_and_deleted_keys(seeded):
         r.close()
 
 
-def test_memory_exact_for_small_tenants_and_within_bound_when_sampled(seeded):
-    server, truth = seeded
+def test_memory_exact_for_small_tenants_and_within_bound_when_sampled(seeded_redis):
+    server, truth = seeded_redis
     scanner = scanner_for(server.url, scan={"memory_min_samples": 200, "memory_sample_ratio": 0.05})
     out = served(scanner)
     r = redis.Redis.from_url(server.url)
@@ -98,10 +97,10 @@ def test_memory_exact_for_small_tenants_and_within_bound_when_sampled(seeded):
     assert estimate != exact  # it really was sampled
 
 
-def test_overflow_past_max_tenants(seeded):
-    server, truth = seeded
+def test_overflow_past_max_tenants(seeded_redis):
+    server, truth = seeded_redis
     out = served(scanner_for(server.url, tenancy={"max_tenants": 2}))
-    tenants = {key[1] for key in out._values["redis_tenant_keys"]}
+    tenants = emitted_tenants(out, "redis_tenant_keys")
     admitted = tenants - {"_overflow", "_unassigned"}
     assert len(admitted) == 2 and admitted <= set(truth.keys)
     not_admitted = set(truth.keys) - admitted - {"_unassigned"}
@@ -109,18 +108,22 @@ def test_overflow_past_max_tenants(seeded):
     assert out.value("redis_tenant_keys", tenant_id="_unassigned") == truth.keys["_unassigned"]
 
 
-def test_pipeline_fallback_when_scripts_are_denied(seeded, monkeypatch):
+def test_pipeline_fallback_when_scripts_are_denied(seeded_redis, monkeypatch):
     """An ACL user without EVALSHA still gets exact figures, via pipelined TYPE/PTTL."""
-    server, truth = seeded
+    server, truth = seeded_redis
     admin = redis.Redis.from_url(server.url)
     admin.acl_setuser("noscript", enabled=True, passwords=["+noscript-pw"], keys=["*"],
                       commands=["-@all", "+info", "+ping", "+hello", "+client|setname",
                                 "+scan", "+type", "+pttl", "+memory|usage"])
-    admin.close()
     monkeypatch.setenv("OBS_TEST_NOSCRIPT_PW", "noscript-pw")
     scanner = scanner_for(server.url, username="noscript", password_env="OBS_TEST_NOSCRIPT_PW")
+    before = command_calls(admin)
     out = served(scanner)
-    assert scanner._use_script is False
+    after = command_calls(admin)
+    admin.close()
+    # the pass looked keys up with pipelined TYPE, never with the (denied) lookup script
+    assert after.get("evalsha", 0) - before.get("evalsha", 0) == 0
+    assert after.get("type", 0) - before.get("type", 0) >= sum(truth.keys.values())
     for tenant in ("acme", "globex", "initech"):
         assert out.value("redis_tenant_keys", tenant_id=tenant) == truth.keys[tenant]
         assert out.value("redis_tenant_keys_without_ttl", tenant_id=tenant) == truth.no_ttl.get(tenant, 0)
@@ -128,8 +131,8 @@ def test_pipeline_fallback_when_scripts_are_denied(seeded, monkeypatch):
             assert out.value("redis_tenant_keys_by_type", tenant_id=tenant, type=kind) == count
 
 
-def test_connected_clients_per_tenant(seeded):
-    server, _ = seeded
+def test_connected_clients_per_tenant(seeded_redis):
+    server, _ = seeded_redis
     admin = redis.Redis.from_url(server.url)
     admin.acl_setuser("tenant_initech", enabled=True, passwords=["+initech-pw"], keys=["*"], commands=["+@all"])
     held = []
@@ -158,10 +161,10 @@ def test_connected_clients_per_tenant(seeded):
         admin.close()
 
 
-def test_pass_backs_off_while_redis_is_busy_and_never_uses_keys(seeded):
+def test_pass_backs_off_while_redis_is_busy_and_never_uses_keys(seeded_redis):
     """Another client keeps Redis busy (DEBUG SLEEP); the scanner's PING probes see it and pause,
     and the pass still completes with exact figures, using only bounded SCAN/EVALSHA calls."""
-    server, truth = seeded
+    server, truth = seeded_redis
     scanner = scanner_for(server.url, scan={"count": 100, "batch": 50, "slice": "1ms", "rest": "1ms",
                                             "busy_latency": "10ms", "busy_pause": "50ms"})
     admin = redis.Redis.from_url(server.url)

@@ -8,8 +8,8 @@ import redis
 
 from collectors.redis.server import ServerCollector
 from exporters.redis import build
-from obsbundle.local_services import RedisServer, wait_for
-from tests.conftest_redis import loaded, new_metricset, redis_config
+from obsbundle.services import RedisServer, wait_for
+from tests.support.redis import loaded, new_metricset, redis_config
 
 
 def collect(url: str):

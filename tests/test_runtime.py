@@ -18,7 +18,7 @@ from collectors.runtime import BackgroundRefresh, Collector, CollectorError
 from exporters.http import ExporterServer
 from exporters.runtime import ScrapeRunner
 from obsbundle.catalog import Catalog, Metric, static_catalog
-from obsbundle.local_services import parse_metrics
+from obsbundle.services import parse_metrics
 
 CATALOG = static_catalog().extended([
     Metric("test_up", "gauge", "Test source up.", ("server", "tenant_id"), "test"),
@@ -174,7 +174,7 @@ def test_listen_address_in_use_is_a_one_line_error() -> None:
         with pytest.raises(ObsbundleError, match=r"127\.0\.0\.1:\d+: address already in use"):
             ExporterServer(runner, f"127.0.0.1:{first.port}")
     finally:
-        first.httpd.server_close()
+        first.socket.close()
 
 
 def test_catalog_declares_each_name_once_and_follows_conventions() -> None:

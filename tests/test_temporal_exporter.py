@@ -18,7 +18,7 @@ from collectors.temporal import build_collector
 from collectors.temporal.api import VISIBILITY
 from obsbundle import config
 from obsbundle.catalog import catalog_for, static_catalog
-from obsbundle.local_services import (
+from obsbundle.services import (
     ExporterProcess,
     PrometheusServer,
     TemporalServer,
@@ -29,8 +29,7 @@ from obsbundle.local_services import (
 )
 from obsbundle.settings import settings
 from obsbundle.tenancy import TenantResolver
-from tests import conftest_temporal as fixtures
-from tests.conftest_temporal import (
+from tests.support.temporal import (
     BACKLOG_QUEUE,
     BACKLOG_TENANT,
     SHARED_NAMESPACE,
@@ -39,9 +38,6 @@ from tests.conftest_temporal import (
     RunningWorker,
     counts,
 )
-
-# Session fixtures shared by tests/test_temporal_*.py (one dev server for the whole run).
-aio, clients, seeded, temporal_server = fixtures.aio, fixtures.clients, fixtures.seeded, fixtures.temporal_server
 
 Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
 
@@ -53,7 +49,7 @@ def exporter_config(server: TemporalServer, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def exporter(temporal_server: TemporalServer, seeded: dict) -> Iterator[ExporterProcess]:
+def exporter(temporal_server: TemporalServer, seeded_temporal: dict) -> Iterator[ExporterProcess]:
     process = ExporterProcess("temporal", exporter_config(temporal_server))
     yield process
     process.close()
@@ -68,18 +64,18 @@ def queue_value(samples: Samples, name: str, tenant: str, queue: str, kind: str 
     return values.get(tenant)
 
 
-def test_exact_per_tenant_workflow_counts(exporter: ExporterProcess, seeded: dict) -> None:
+def test_exact_per_tenant_workflow_counts(exporter: ExporterProcess, seeded_temporal: dict) -> None:
     def settled() -> dict[str, dict[str, int]] | None:
         samples = exporter.scrape()
         got = {tenant: counts(samples, tenant) for tenant in ("alpha", "beta", "gamma")}
-        return got if all(got[t] == seeded[t] for t in got) else None
+        return got if all(got[t] == seeded_temporal[t] for t in got) else None
 
     try:
         wait_for(settled, 90, 0.5, what="per-tenant counts")
     except TimeoutError:
         samples = exporter.scrape()
         got = {tenant: counts(samples, tenant) for tenant in ("alpha", "beta", "gamma")}
-        assert got == {t: seeded[t] for t in got}
+        assert got == {t: seeded_temporal[t] for t in got}
     samples = exporter.scrape()
     assert up(samples) == 1.0
     # Namespaces that are no tenant's (default, shared, temporal-system) yield no tenant series.
@@ -96,7 +92,7 @@ def test_exact_per_tenant_workflow_counts(exporter: ExporterProcess, seeded: dic
     assert calls["_shared"] >= 4
 
 
-def test_relabel_mode_attributes_server_metrics_to_tenants(exporter: ExporterProcess, seeded: dict) -> None:
+def test_relabel_mode_attributes_server_metrics_to_tenants(exporter: ExporterProcess, seeded_temporal: dict) -> None:
     wait_for(lambda: up(exporter.scrape(), "temporal_server_metrics_up") == 1.0, 60, what="relabel up")
     samples = exporter.scrape()
     starts = by_tenant(samples, "temporal_server_service_requests_total", operation="StartWorkflowExecution")
@@ -111,14 +107,14 @@ def test_relabel_mode_attributes_server_metrics_to_tenants(exporter: ExporterPro
                 for outcome in ("completed", "failed", "terminated")}
     for tenant in ("alpha", "beta", "gamma"):
         for outcome, by in outcomes.items():
-            assert by.get(tenant, 0.0) == seeded[tenant].get(outcome, 0), (tenant, outcome)
+            assert by.get(tenant, 0.0) == seeded_temporal[tenant].get(outcome, 0), (tenant, outcome)
     latency = by_tenant(samples, "temporal_server_service_latency_seconds_count",
                         namespace="tenant-alpha", operation="StartWorkflowExecution")
     assert latency == {"alpha": 6.0}
 
 
 def test_backlog_grows_without_worker_and_drains_with_one(
-    exporter: ExporterProcess, aio: Any, clients: dict, seeded: dict
+    exporter: ExporterProcess, aio: Any, clients: dict, seeded_temporal: dict
 ) -> None:
     client = clients[f"tenant-{BACKLOG_TENANT}"]
 
@@ -162,7 +158,7 @@ def test_backlog_grows_without_worker_and_drains_with_one(
         worker.stop()
 
 
-def test_emitted_families_match_the_catalog(exporter: ExporterProcess, seeded: dict) -> None:
+def test_emitted_families_match_the_catalog(exporter: ExporterProcess, seeded_temporal: dict) -> None:
     wait_for(lambda: up(exporter.scrape()) == 1.0, 60, what="temporal up")
     emitted = {f.name for f in text_string_to_metric_families(exporter.scrape_text())}
     emitted_temporal = {name for name in emitted if name.startswith("temporal_")}
@@ -174,11 +170,11 @@ def test_emitted_families_match_the_catalog(exporter: ExporterProcess, seeded: d
         assert metric.labels[:2] == ("server", "tenant_id")
 
 
-def test_prometheus_scrapes_the_exporter(exporter: ExporterProcess, seeded: dict) -> None:
+def test_prometheus_scrapes_the_exporter(exporter: ExporterProcess, seeded_temporal: dict) -> None:
     prometheus = PrometheusServer(targets={"temporal": [exporter.address]})
     try:
         def running_alpha(result: list[dict]) -> bool:
-            return bool(result) and float(result[0]["value"][1]) == seeded["alpha"]["running"]
+            return bool(result) and float(result[0]["value"][1]) == seeded_temporal["alpha"]["running"]
 
         prometheus.wait_query('temporal_tenant_workflows_running{tenant_id="alpha"}', running_alpha, 60)
         failed = prometheus.query_by('temporal_tenant_workflows_closed{status="failed"}')
@@ -189,7 +185,7 @@ def test_prometheus_scrapes_the_exporter(exporter: ExporterProcess, seeded: dict
 
 
 def test_server_outage_drops_up_keeps_serving_and_recovers(
-    exporter: ExporterProcess, temporal_server: TemporalServer, seeded: dict
+    exporter: ExporterProcess, temporal_server: TemporalServer, seeded_temporal: dict
 ) -> None:
     wait_for(lambda: up(exporter.scrape()) == 1.0, 60, what="temporal up")
     temporal_server.stop()
@@ -199,7 +195,7 @@ def test_server_outage_drops_up_keeps_serving_and_recovers(
         errors = by_tenant(samples, "obsbundle_collector_success", collector="temporal")
         assert errors == {"": 0.0}
         # The last good figures stay visible, with an age that keeps growing.
-        assert counts(samples, "alpha") == seeded["alpha"]
+        assert counts(samples, "alpha") == seeded_temporal["alpha"]
         age = up(samples, "temporal_refresh_age_seconds") or 0.0
         wait_for(lambda: (up(exporter.scrape(), "temporal_refresh_age_seconds") or 0.0) > age + 1.0, 30,
                  what="refresh age grows while down")
@@ -207,11 +203,12 @@ def test_server_outage_drops_up_keeps_serving_and_recovers(
     finally:
         temporal_server.start()
     wait_for(lambda: up(exporter.scrape()) == 1.0, 120, 0.5, what="temporal_up back to 1")
-    wait_for(lambda: counts(exporter.scrape(), "alpha") == seeded["alpha"], 60, 0.5, what="counts after restart")
+    wait_for(lambda: counts(exporter.scrape(), "alpha") == seeded_temporal["alpha"], 60, 0.5,
+             what="counts after restart")
     assert "Traceback" not in exporter.log_text()
 
 
-def test_unreachable_server_reports_down_with_a_short_code(seeded: dict) -> None:
+def test_unreachable_server_reports_down_with_a_short_code(seeded_temporal: dict) -> None:
     config = {"sources": {"temporal": [{"name": "gone", "address": f"127.0.0.1:{free_port()}",
                                         "refresh_interval": "1s", "call_timeout": "1s"}]}}
     process = ExporterProcess("temporal", config)
@@ -235,7 +232,7 @@ def test_unreachable_server_reports_down_with_a_short_code(seeded: dict) -> None
 def _refreshed(collector: Any) -> Samples:
     """One refresh, then what a scrape of this collector would expose."""
     collector.refresh_once()
-    out = MetricSet(collector._catalog, {"server": collector.server})
+    out = MetricSet(static_catalog(), {"server": collector.server})
     collector.collect(out, time.monotonic() + 10)
     registry = CollectorRegistry()
     registry.register(_Families(out))
@@ -261,10 +258,10 @@ def _mode_collector(temporal_server: TemporalServer, mode: str, **extra: Any) ->
 
 @pytest.mark.parametrize("mode", ["task_queue", "search_attribute"])
 def test_shared_namespace_tenancy_modes_count_exactly(
-    temporal_server: TemporalServer, seeded: dict, mode: str
+    temporal_server: TemporalServer, seeded_temporal: dict, mode: str
 ) -> None:
     collector = _mode_collector(temporal_server, mode)
-    expected = {"x": seeded["x"], "y": seeded["y"]}
+    expected = {"x": seeded_temporal["x"], "y": seeded_temporal["y"]}
 
     def settled() -> Samples | None:
         samples = _refreshed(collector)
@@ -287,7 +284,7 @@ def test_shared_namespace_tenancy_modes_count_exactly(
         assert counts(samples, "_unassigned") == {}
 
 
-def test_visibility_calls_are_paced_per_namespace(temporal_server: TemporalServer, seeded: dict) -> None:
+def test_visibility_calls_are_paced_per_namespace(temporal_server: TemporalServer, seeded_temporal: dict) -> None:
     collector = _mode_collector(temporal_server, "task_queue", visibility_rps=2)
     _refreshed(collector)  # discovers the two queues
     before = dict(collector.api.calls_by_namespace)
@@ -301,12 +298,12 @@ def test_visibility_calls_are_paced_per_namespace(temporal_server: TemporalServe
     assert (up(samples, "temporal_rate_limit_wait_seconds_total") or 0) > 0
 
 
-def test_tenants_past_the_cap_fold_into_overflow(temporal_server: TemporalServer, seeded: dict) -> None:
+def test_tenants_past_the_cap_fold_into_overflow(temporal_server: TemporalServer, seeded_temporal: dict) -> None:
     source = {"name": "main", "address": temporal_server.address}
     cfg = config.parse(yaml.safe_dump({"tenancy": {"max_tenants": 2}, "sources": {"temporal": [source]}}))
     resolver = TenantResolver.from_config(cfg, "temporal")
     collector = build_collector(settings(cfg).sources.temporal[0], settings(cfg), resolver, catalog_for(cfg))
-    expected_failed = sum(seeded[t].get("failed", 0) for t in ("alpha", "beta", "gamma"))  # delta: none
+    expected_failed = sum(seeded_temporal[t].get("failed", 0) for t in ("alpha", "beta", "gamma"))  # delta: none
 
     def settled() -> Samples | None:
         samples = _refreshed(collector)

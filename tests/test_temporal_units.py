@@ -18,7 +18,7 @@ from exporters.temporal import build
 from obsbundle import config
 from obsbundle.catalog import catalog_for
 from obsbundle.errors import ConfigError
-from obsbundle.local_services import free_port, run_cli
+from obsbundle.services import free_port, run_cli
 from obsbundle.settings import settings
 from obsbundle.tenancy import TenantResolver
 

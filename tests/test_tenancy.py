@@ -75,8 +75,46 @@ def test_hostile_names_normalise_to_clean_bounded_ids(raw: str) -> None:
 
 
 def test_clean_ids_pass_through_unchanged() -> None:
-    for raw in ["acme", "a", "tenant-42", "acme_corp", "a.b", "x" * 63]:
+    for raw in ["acme", "a", "tenant-42", "acme_corp", "a.b", "x" * 63, "acme-37036cd8", "a-0123456789abcde"]:
         assert normalize(raw) == raw
+
+
+def test_folded_ids_carry_a_64_bit_hash_and_clean_names_that_look_folded_are_folded_too() -> None:
+    folded = normalize("Acme")
+    assert re.fullmatch(r"acme-[0-9a-f]{16}", folded)
+    assert normalize(folded) != folded  # a name spelled like another's folded form is folded itself
+    assert normalize(folded) != normalize("Acme")
+
+
+@pytest.mark.parametrize(("kind", "template", "rule"), [
+    ("key", "tenant:{}:session:1", r"^tenant:(?P<tenant>[^:]+):"),
+    ("schema", "tenant_{}", r"^tenant_(?P<tenant>.+)$"),  # quoted schema names keep their case
+    ("application_name", "tenant={};api", r"^tenant=(?P<tenant>[^;]+)"),
+])
+def test_a_clean_name_equal_to_another_names_folded_form_does_not_merge(kind: str, template: str, rule: str) -> None:
+    resolver = TenantResolver({kind: rule})
+    old_style = "acme-" + __import__("hashlib").sha256(b"Acme").hexdigest()[:8]  # the 32-bit scheme's form
+    new_style = normalize("Acme")
+    a = resolver.resolve(kind, template.format("Acme"))
+    assert a == new_style
+    for lookalike in (old_style, new_style):
+        assert resolver.resolve(kind, template.format(lookalike)) != a, lookalike
+
+
+def test_raw_bytes_are_hashed_not_replacement_characters() -> None:
+    assert normalize(b"\xff\xfe") != normalize(b"\xfe\xff")
+    assert normalize(b"\xff\xfe") == normalize(b"\xff\xfe".decode("utf-8", "surrogateescape"))
+    assert normalize(b"acme") == "acme"
+    assert normalize("café".encode()) == normalize("café")
+
+
+def test_non_utf8_redis_prefixes_resolve_to_distinct_tenants() -> None:
+    from collectors.redis.keyspace import _text
+
+    resolver = TenantResolver({"key": r"^tenant:(?P<tenant>[^:]+):"})
+    a = resolver.resolve("key", _text(b"tenant:\xff\xfe:k"))
+    b = resolver.resolve("key", _text(b"tenant:\xfe\xff:k"))
+    assert a != b and UNASSIGNED not in (a, b)
 
 
 @pytest.mark.parametrize(
@@ -104,7 +142,7 @@ def test_cap_sends_later_tenants_to_overflow_and_is_sticky() -> None:
     assert resolver.resolve("schema", "t_a") == "a"  # admitted tenants keep their id
     assert resolver.resolve("schema", "t_c") == OVERFLOW  # and latecomers stay in overflow
     assert resolver.admitted == 2
-    assert resolver.overflowed == 2
+    assert resolver.overflowed == 1  # distinct ids refused, not refusals: the same in every exporter
     assert resolver.resolve("schema", "public") == UNASSIGNED  # unassigned never counts against the cap
 
 
@@ -112,3 +150,40 @@ def test_resolve_first_takes_the_first_matching_rule(resolver: TenantResolver) -
     assert resolver.resolve_first([("role", "postgres"), ("application_name", "tenant=acme")]) == "acme"
     assert resolver.resolve_first([("role", "tenant_globex"), ("application_name", "tenant=acme")]) == "globex"
     assert resolver.resolve_first([("role", "postgres"), ("application_name", "psql")]) == UNASSIGNED
+
+
+def test_volatile_names_cannot_take_an_authoritative_tenants_slot() -> None:
+    resolver = TenantResolver({"schema": r"^tenant_(?P<tenant>.+)$", "application_name": r"^tenant=(?P<tenant>[^;]+)"},
+                              max_tenants=20)
+    for i in range(19):
+        assert resolver.resolve("schema", f"tenant_t{i}") == f"t{i}"
+    junk = [resolver.resolve("application_name", f"tenant=junk{i}") for i in range(15)]
+    assert junk[:2] == ["junk0", "junk1"] and set(junk[2:]) == {OVERFLOW}  # volatile budget: 20 // 10
+    assert resolver.resolve("schema", "tenant_newco") == "newco"  # the real new schema still gets in
+    assert resolver.resolve("application_name", "tenant=t3;api") == "t3"  # known tenants resolve as usual
+    assert resolver.overflowed == 13
+
+
+def test_unseen_tenants_are_released_and_return_under_the_same_id() -> None:
+    now = [0.0]
+    resolver = TenantResolver({"schema": r"^t_(?P<tenant>.+)$"}, max_tenants=2, release_after=600,
+                              clock=lambda: now[0])
+    assert [resolver.resolve("schema", n) for n in ("t_a", "t_b", "t_c")] == ["a", "b", OVERFLOW]
+    for _ in range(20):  # a and b keep being seen every minute: never released, c stays out
+        now[0] += 60
+        assert [resolver.resolve("schema", n) for n in ("t_a", "t_b", "t_c")] == ["a", "b", OVERFLOW]
+    now[0] += 60
+    assert resolver.resolve("schema", "t_a") == "a"  # b stops being seen
+    now[0] += 700
+    assert resolver.resolve("schema", "t_a") == "a"
+    assert resolver.resolve("schema", "t_c") == "c"  # b's slot was released
+    assert resolver.resolve("schema", "t_b") == OVERFLOW
+    assert resolver.overflowed == 2  # c once, b once
+
+
+def test_release_after_and_volatile_budget_are_configurable_and_bounded() -> None:
+    cfg = config.parse("tenancy:\n  release_after: 10m\n  max_volatile_tenants: 3\n")
+    resolver = TenantResolver.from_config(cfg, "postgres")
+    assert (resolver.release_after, resolver.max_volatile) == (600, 3)
+    with pytest.raises(config.ConfigError, match=r"tenancy\.release_after: must be at least 1m"):
+        config.parse("tenancy:\n  release_after: 5s\n")

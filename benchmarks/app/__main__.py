@@ -1,3 +1,4 @@
+<<<<<<< HEAD
 """`python -m benchmarks.app`: CPU per request and latency added by each instrumentation.
 
 Every variant serves the same FastAPI route from its own uvicorn process on loopback. One client
@@ -94,3 +95,12 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+=======
+"""`python -m benchmarks.app`: see bench.py."""
+
+import sys
+
+from benchmarks.app.bench import main
+
+sys.exit(main())
+>>>>>>> main

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from obsbundle.local_services import ExporterProcess, PostgresServer, free_port, wait_for, which
+from obsbundle.services import DebianExporter, ExporterProcess, PostgresServer, wait_for
 
 HERE = Path(__file__).parent
 PEER_QUERIES = HERE / "peer_queries.yaml"
@@ -101,17 +100,11 @@ def measure(targets: dict[str, tuple[str, int]], scrapes: int) -> dict[str, Resu
     }
 
 
-def start_peer(pg: PostgresServer) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [which("prometheus-postgres-exporter", "/usr/bin"), f"--web.listen-address=127.0.0.1:{port}",
-         f"--extend.query-path={PEER_QUERIES}", "--log.level=warn"],
-        env={**os.environ, "DATA_SOURCE_NAME": pg.dsn + "?sslmode=disable"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/metrics"
-    wait_for(lambda: httpx.get(url, timeout=60).status_code == 200, 60, what="peer exporter")
-    return proc, url
+def start_peer(pg: PostgresServer) -> DebianExporter:
+    peer = DebianExporter("prometheus-postgres-exporter", [f"--extend.query-path={PEER_QUERIES}", "--log.level=warn"],
+                          env={"DATA_SOURCE_NAME": pg.dsn + "?sslmode=disable"})
+    wait_for(lambda: httpx.get(peer.metrics_url, timeout=60).status_code == 200, 60, what="peer exporter")
+    return peer
 
 
 def report(results: dict[str, Result], tenants: int) -> str:
@@ -151,11 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeded {args.tenants} schemas x {len(TABLES)} tables in {time.monotonic() - started:.0f}s")
         ours = ExporterProcess("postgres", {"sources": {"postgres": [{"name": "bench", "dsn": pg.dsn}]}},
                                extra_args=["--scrape-timeout", "30s", "--log.level", "warning"])
-        peer, peer_url = start_peer(pg)
-        assert ours.proc is not None
+        peer = start_peer(pg)
+        assert ours.proc is not None and peer.proc is not None
         results = measure({
             "obsbundle": (f"http://{ours.address}/metrics", ours.proc.pid),
-            "peer": (peer_url, peer.pid),
+            "peer": (peer.metrics_url, peer.proc.pid),
         }, args.scrapes)
         print(report(results, args.tenants))
         ours_r, peer_r = results["obsbundle"], results["peer"]
@@ -165,7 +158,6 @@ def main(argv: list[str] | None = None) -> int:
         if ours is not None:
             ours.close()
         if peer is not None:
-            peer.terminate()
-            peer.wait(timeout=10)
+            peer.close()
         pg.close()
     return 0 if met else 1

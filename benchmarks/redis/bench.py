@@ -16,7 +16,6 @@ import math
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from typing import Any
@@ -24,13 +23,12 @@ from typing import Any
 import httpx
 import redis
 
-from obsbundle.local_services import (
+from obsbundle.services import (
+    DebianExporter,
     ExporterProcess,
     RedisServer,
     by_tenant,
-    free_port,
     parse_metrics,
-    port_open,
     wait_for,
 )
 
@@ -153,21 +151,18 @@ def run_ours(server: RedisServer, admin: redis.Redis, keys: int) -> dict[str, An
 
 
 def run_peer(server: RedisServer, admin: redis.Redis, keys: int) -> dict[str, Any]:
-    port = free_port()
     slowlog_start(admin)
-    proc = subprocess.Popen(
-        [PEER, "-redis.addr", server.url, "-web.listen-address", f"127.0.0.1:{port}",
-         "-check-key-groups", "^tenant:([^:]+):", "-max-distinct-key-groups", "2000"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    peer = DebianExporter(PEER, ["-redis.addr", server.url, "-check-key-groups", "^tenant:([^:]+):",
+                                 "-max-distinct-key-groups", "2000"], listen_flag="-web.listen-address")
     try:
-        wait_for(lambda: port_open(port), 30, what="peer exporter port")
-        cpu0 = cpu_seconds(proc.pid)
-        scrapes = timed_scrapes(f"http://127.0.0.1:{port}/metrics", PEER_SCRAPES, 0.5)
-        cpu1 = cpu_seconds(proc.pid)
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=120).text
+        assert peer.proc is not None
+        pid = peer.proc.pid
+        cpu0 = cpu_seconds(pid)
+        scrapes = timed_scrapes(peer.metrics_url, PEER_SCRAPES, 0.5)
+        cpu1 = cpu_seconds(pid)
+        text = httpx.get(peer.metrics_url, timeout=120).text
         counted = sum(by_tenant(parse_metrics(text), "redis_key_group_count", db="db0").values())
-        rss, peak = rss_mb(proc.pid)
+        rss, peak = rss_mb(pid)
         return {
             "keys": keys, "counted": counted,
             "scrape_p50_ms": 1000 * statistics.median(scrapes), "scrape_p99_ms": 1000 * percentile(scrapes, 0.99),
@@ -176,8 +171,7 @@ def run_peer(server: RedisServer, admin: redis.Redis, keys: int) -> dict[str, An
             "rss_mb": rss, "peak_rss_mb": peak,
         }
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        peer.close()
 
 
 def memory_accuracy(sigma: float, tenants: int = 100, per_tenant: int = 1000) -> dict[str, Any]:

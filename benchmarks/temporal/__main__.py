@@ -30,8 +30,8 @@ from collectors.metricset import MetricSet
 from collectors.temporal import build_collector
 from collectors.temporal.api import VISIBILITY
 from obsbundle import config
-from obsbundle.catalog import catalog_for
-from obsbundle.local_services import ExporterProcess, TemporalServer, by_tenant, parse_metrics, wait_for
+from obsbundle.catalog import catalog_for, static_catalog
+from obsbundle.services import ExporterProcess, TemporalServer, by_tenant, parse_metrics, wait_for
 from obsbundle.settings import settings
 from obsbundle.tenancy import TenantResolver
 
@@ -111,11 +111,11 @@ def refresh_figures(server: TemporalServer) -> dict[str, Any]:
             "max_api_calls_per_s": max_per_second([t for t, _, _ in trace]),
             "api_errors": sum(collector.api.errors.values()),
         })
-    out = MetricSet(collector._catalog, {"server": "bench"})
+    out = MetricSet(static_catalog(), {"server": "bench"})
     collector.collect(out, time.monotonic() + 5)
     running = [out.value("temporal_tenant_workflows_running", tenant_id=ns.removeprefix("tenant-"))
                for ns in server.namespaces]
-    backlog = {labels for labels in out._values.get("temporal_tenant_task_queue_backlog", {})}
+    backlog = [s for f in out.families() if f.name == "temporal_tenant_task_queue_backlog" for s in f.samples]
     return {
         "settings": {k: source[k] for k in ("visibility_rps", "api_rps", "concurrency", "refresh_interval")},
         "refreshes": runs,

@@ -8,9 +8,10 @@
 Metric names and labels are declared in `obsbundle.catalog.app`.
 """
 
+from collectors.app.contract import active
 from collectors.app.helpers import InferenceRecorder, cache_hit, cache_miss, record_cache, record_inference
 from collectors.app.routes import RouteTable
-from collectors.app.setup import Instrumentation, active, app_section, instrument
+from collectors.app.setup import Instrumentation, app_section, instrument
 from collectors.app.tenant import TenantSources, current_tenant, tenant_context
 
 __all__ = [

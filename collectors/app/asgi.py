@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry import context, trace
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.metrics import NoOpMeterProvider
 
+from collectors.app.contract import Instrumented
 from collectors.app.metrics import method_label
 from collectors.app.routes import OTHER
 from collectors.app.tenant import with_tenant
 from obsbundle.tenancy import LABEL
-
-if TYPE_CHECKING:
-    from collectors.app.setup import Instrumentation
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -51,7 +49,7 @@ def _framework_route(scope: Scope) -> str | None:
 class TenantMiddleware:
     """Resolves the tenant and records request duration, count, errors and in-flight requests."""
 
-    def __init__(self, app: ASGIApp, instrumentation: Instrumentation) -> None:
+    def __init__(self, app: ASGIApp, instrumentation: Instrumented) -> None:
         self.app = app
         self.inst = instrumentation
 
@@ -69,6 +67,7 @@ class TenantMiddleware:
         capped = self.inst.metrics.request_started(tenant)
 
         recorded = False
+        sent = 0  # response body bytes: egress for per-tenant cost
 
         def record() -> None:
             nonlocal recorded, route
@@ -77,15 +76,19 @@ class TenantMiddleware:
             recorded = True
             if route == OTHER:
                 route = _framework_route(scope) or OTHER
-            self.inst.metrics.request_finished(capped, route, method, status, time.perf_counter() - started)
+            duration = time.perf_counter() - started
+            self.inst.metrics.request_finished(capped, route, method, status, duration, sent)
+            self.inst.access_log(method, route, status, duration)
 
         async def send_recording(message: Message) -> None:
-            nonlocal status
+            nonlocal status, sent
             kind = message.get("type")
             if kind == "http.response.start":
                 status = int(message.get("status", 500))
-            elif kind == "http.response.body" and not message.get("more_body", False):
-                record()  # before the last byte leaves: a client that got its response sees it counted
+            elif kind == "http.response.body":
+                sent += len(message.get("body") or b"")
+                if not message.get("more_body", False):
+                    record()  # before the last byte leaves: a client that got its response sees it counted
             await send(message)
 
         try:
@@ -95,7 +98,7 @@ class TenantMiddleware:
             context.detach(token)
 
 
-def asgi_middleware(app: ASGIApp, instrumentation: Instrumentation) -> ASGIApp:
+def asgi_middleware(app: ASGIApp, instrumentation: Instrumented) -> ASGIApp:
     """Wrap an ASGI app with server spans (OTel) and tenant-labelled metrics (ours)."""
     return OpenTelemetryMiddleware(
         TenantMiddleware(app, instrumentation),

@@ -12,14 +12,12 @@ import inspect
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from opentelemetry import trace
 
+from collectors.app.contract import Instrumented, active
 from collectors.app.tenant import current_tenant
-
-if TYPE_CHECKING:
-    from collectors.app.setup import Instrumentation
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,7 +29,7 @@ class InferenceRecorder:
     to `model_inference_tokens_total` when the block ends, even if it raised.
     """
 
-    def __init__(self, instrumentation: Instrumentation | None, model: str) -> None:
+    def __init__(self, instrumentation: Instrumented | None, model: str) -> None:
         self._inst = instrumentation
         self.model = model
         self.input_tokens = 0
@@ -83,9 +81,7 @@ class InferenceRecorder:
         return wrapper  # type: ignore[return-value]
 
 
-def _active() -> Instrumentation | None:
-    from collectors.app.setup import active
-
+def _active() -> Instrumented | None:
     return active()
 
 

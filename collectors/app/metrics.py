@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from opentelemetry.metrics import Counter, Histogram, Meter
 
+from collectors.app.exemplars import ExemplarStore
 from collectors.app.limits import TenantCap
 from obsbundle.catalog import Metric
 from obsbundle.catalog import app as names
@@ -30,7 +31,7 @@ def status_class(status: int) -> str:
 class AppMetrics:
     """Records requests, inference and cache signals with a capped `tenant_id` attribute."""
 
-    def __init__(self, meter: Meter, max_tenants: int) -> None:
+    def __init__(self, meter: Meter, max_tenants: int, exemplars: ExemplarStore | None = None) -> None:
         def counter(metric: Metric) -> Counter:
             return meter.create_counter(metric.name.removesuffix("_total"), unit="1", description=metric.help)
 
@@ -44,6 +45,7 @@ class AppMetrics:
         self._duration = histogram(names.REQUEST_DURATION)
         self._requests = counter(names.REQUESTS)
         self._errors = counter(names.ERRORS)
+        self._response_bytes = counter(names.RESPONSE_BYTES)
         self._active = meter.create_up_down_counter(
             names.ACTIVE_REQUESTS.name, unit="1", description=names.ACTIVE_REQUESTS.help
         )
@@ -51,6 +53,8 @@ class AppMetrics:
         self._tokens = counter(names.INFERENCE_TOKENS)
         self._hits = counter(names.CACHE_HITS)
         self._misses = counter(names.CACHE_MISSES)
+        self._dropped = counter(names.EXPORT_DROPPED)
+        self.exemplars = exemplars
 
     # -- HTTP server -------------------------------------------------------------------------
 
@@ -60,15 +64,23 @@ class AppMetrics:
         self._active.add(1, {"tenant_id": capped})
         return capped
 
-    def request_finished(self, capped: str, route: str, method: str, status: int, duration: float) -> None:
+    def request_finished(
+        self, capped: str, route: str, method: str, status: int, duration: float, response_bytes: int = 0
+    ) -> None:
         labels = {"tenant_id": capped, "route": route, "method": method}
+        if response_bytes:
+            self._response_bytes.add(response_bytes, labels)
         self._active.add(-1, {"tenant_id": capped})
         self._duration.record(duration, labels)
+        if self.exemplars is not None:
+            self.exemplars.observe(labels, duration)
         self._requests.add(1, {**labels, "status_class": status_class(status)})
         if status >= 500:
             self._errors.add(1, labels)
         if capped == OVERFLOW:
             self.http_cap.count_overflow(names.REQUEST_DURATION.name, names.REQUESTS.name)
+            if response_bytes:
+                self.http_cap.count_overflow(names.RESPONSE_BYTES.name)
             if status >= 500:
                 self.http_cap.count_overflow(names.ERRORS.name)
 
@@ -92,3 +104,9 @@ class AppMetrics:
         counter, metric = (self._hits, names.CACHE_HITS) if hit else (self._misses, names.CACHE_MISSES)
         capped = self.cache_cap.admit(tenant, metric.name)
         counter.add(count, {"tenant_id": capped, "cache": cache})
+
+    # -- export ------------------------------------------------------------------------------
+
+    def export_dropped(self, signal: str, count: int) -> None:
+        """Items an OTLP receiver did not accept (called from the exporters' threads)."""
+        self._dropped.add(count, {"signal": signal})

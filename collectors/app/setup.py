@@ -2,12 +2,13 @@
 
 `instrument()` builds a MeterProvider and a TracerProvider from the `app` config section, with a
 Prometheus pull reader on a private registry (so only catalogued metrics appear: no scope labels,
-no `target_info`, no process collectors) and/or OTLP push when `otlp_endpoint` is set.
+no `target_info`, no process collectors) and/or OTLP push of traces, metrics and logs when
+`otlp.endpoint` is set, plus JSON (or logfmt) logs on stdout when `logs.format` is set.
 """
 
 from __future__ import annotations
 
-import threading
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -23,7 +24,11 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from prometheus_client import CollectorRegistry
 
 from collectors.app.asgi import ASGIApp, asgi_middleware
+from collectors.app.contract import clear_active, set_active
+from collectors.app.exemplars import ExemplarCollector, ExemplarStore
+from collectors.app.export import CountingMetricExporter, CountingSpanExporter, counting_log_exporter, otlp_exporters
 from collectors.app.helpers import InferenceRecorder
+from collectors.app.logs import ACCESS_LOGGER, RootHandlers, access_log, otlp_handler, stream_handler
 from collectors.app.metrics import AppMetrics
 from collectors.app.routes import RouteTable
 from collectors.app.tenant import TenantSources, TenantSpanProcessor, current_tenant
@@ -31,15 +36,11 @@ from collectors.app.wsgi import WSGIApp, wsgi_middleware
 from obsbundle import config as obsconfig
 from obsbundle.catalog import app as names
 from obsbundle.errors import ConfigError
-from obsbundle.secrets import redact_url, register_url_secrets
 
 SCOPE = "obsbundle.collectors.app"
 # The SDK's own per-stream limit must never bite before our tenant cap: past it the SDK folds
 # points into an `otel_metric_overflow` series that breaks the catalogued label sets.
 _SDK_STREAM_LIMIT_PER_TENANT = 64
-
-_active_lock = threading.Lock()
-_active: Instrumentation | None = None
 
 
 def app_section(config: Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
@@ -52,27 +53,15 @@ def app_section(config: Mapping[str, Any] | None = None, **overrides: Any) -> di
     return obsconfig.validate_section("app", obsconfig.deep_merge(obsconfig.defaults().get("app") or {}, section))
 
 
-def _otlp_exporters(app: Mapping[str, Any]) -> tuple[Any, Any]:
-    endpoint = app["otlp_endpoint"]
-    register_url_secrets(endpoint)
-    grpc = app.get("otlp_protocol") == "grpc"
-    package = "opentelemetry-exporter-otlp-proto-" + ("grpc" if grpc else "http")
-    try:
-        if grpc:
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        else:
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    except ImportError:
-        raise ConfigError(
-            f"app.otlp_endpoint is set ({redact_url(endpoint)}) but {package} is not installed: "
-            f"pip install {package}"
-        ) from None
-    if grpc:
-        return OTLPMetricExporter(endpoint=endpoint), OTLPSpanExporter(endpoint=endpoint)
-    base = endpoint.rstrip("/")
-    return OTLPMetricExporter(endpoint=f"{base}/v1/metrics"), OTLPSpanExporter(endpoint=f"{base}/v1/traces")
+def _resource(app: Mapping[str, Any]) -> Resource:
+    res = app.get("resource") or {}
+    attributes: dict[str, str] = {"service.name": app["service_name"]}
+    if res.get("service_version"):
+        attributes["service.version"] = res["service_version"]
+    if res.get("deployment_environment"):
+        attributes["deployment.environment"] = res["deployment_environment"]
+    attributes.update(res.get("attributes") or {})
+    return Resource.create(attributes)
 
 
 class Instrumentation:
@@ -92,29 +81,44 @@ class Instrumentation:
         self._http_server: Any = None
         max_tenants = int(app["max_tenants_per_instrument"])
 
+        resource = _resource(app)
         readers: list[MetricReader] = list(metric_readers)
         span_processors: list[Any] = [TenantSpanProcessor()]
         span_processors += [SimpleSpanProcessor(e) for e in span_exporters]
+        exemplars = (
+            ExemplarStore(names.REQUEST_DURATION.name, app["latency_buckets_seconds"])
+            if app.get("exemplars", True) else None
+        )
         if app.get("prometheus", True):
-            self.registry = CollectorRegistry(auto_describe=True)
+            converted = CollectorRegistry(auto_describe=True)
             limit = max(2000, max_tenants * _SDK_STREAM_LIMIT_PER_TENANT)
             readers.append(
                 PrometheusMetricReader(
                     disable_target_info=True,
                     scope_info_enabled=False,
-                    registry=self.registry,
+                    registry=converted,
                     cardinality_limits={
                         kind: limit for kind in (Counter, UpDownCounter, Histogram, ObservableGauge)
                     },
                 )
             )
-        if app.get("otlp_endpoint"):
-            metric_exporter, span_exporter = _otlp_exporters(app)
-            interval_ms = obsconfig.parse_duration(app.get("otlp_interval", "15s")) * 1000
-            readers.append(PeriodicExportingMetricReader(metric_exporter, export_interval_millis=interval_ms))
-            span_processors.append(BatchSpanProcessor(span_exporter))
+            self.registry = converted if exemplars is None else CollectorRegistry(auto_describe=True)
+        otlp = app.get("otlp") or {}
+        raw = otlp_exporters(otlp) if otlp.get("endpoint") else {}
+        queue = int(otlp.get("queue_size", 2048))
+        if "metrics" in raw:
+            interval_ms = obsconfig.parse_duration(otlp.get("interval", "15s")) * 1000
+            timeout_ms = obsconfig.parse_duration(otlp.get("timeout", "5s")) * 1000
+            readers.append(PeriodicExportingMetricReader(
+                CountingMetricExporter(raw["metrics"], self._dropped),
+                export_interval_millis=interval_ms, export_timeout_millis=timeout_ms,
+            ))
+        if "traces" in raw:
+            span_processors.append(BatchSpanProcessor(
+                CountingSpanExporter(raw["traces"], self._dropped), max_queue_size=queue,
+                schedule_delay_millis=1000,
+            ))
 
-        resource = Resource.create({"service.name": self.service_name})
         views = [
             View(
                 instrument_name=names.REQUEST_DURATION.name,
@@ -125,13 +129,48 @@ class Instrumentation:
                 aggregation=ExplicitBucketHistogramAggregation(sorted(app["inference_buckets_seconds"])),
             ),
         ]
+        self.resource = resource
         self.meter_provider = MeterProvider(metric_readers=readers, resource=resource, views=views)
         self.tracer_provider = TracerProvider(resource=resource)
         for processor in span_processors:
             self.tracer_provider.add_span_processor(processor)
+        if self.registry is not None and exemplars is not None:  # after the reader is registered: it describes
+            self.registry.register(ExemplarCollector(converted, exemplars))
         self.meter = self.meter_provider.get_meter(SCOPE)
         self.tracer = self.tracer_provider.get_tracer(SCOPE)
-        self.metrics = AppMetrics(self.meter, max_tenants)
+        self.metrics = AppMetrics(self.meter, max_tenants, exemplars)
+        if raw:
+            for signal in raw:
+                self.metrics.export_dropped(signal, 0)  # the series exists before the first loss
+        self._access: logging.Logger | None = None
+        self.logger_provider: Any = None
+        self._log_handlers = RootHandlers(app["logs"]["level"])
+        self._setup_logs(app, raw.get("logs"), queue)
+
+    def _dropped(self, signal: str, count: int) -> None:
+        self.metrics.export_dropped(signal, count)
+
+    def _setup_logs(self, app: Mapping[str, Any], log_exporter: Any, queue: int) -> None:
+        logs = app["logs"]
+        if logs.get("format"):
+            self._log_handlers.add(stream_handler(self.service_name, logs["format"]))
+        if log_exporter is not None and logs.get("otlp", True):
+            from opentelemetry.sdk._logs import LoggerProvider
+            from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+            self.logger_provider = LoggerProvider(resource=self.resource)
+            self.logger_provider.add_log_record_processor(BatchLogRecordProcessor(
+                counting_log_exporter(log_exporter, self._dropped), max_queue_size=queue,
+                schedule_delay_millis=1000,
+            ))
+            self._log_handlers.add(otlp_handler(self.service_name, self.logger_provider))
+        if self._log_handlers.handlers and logs.get("access_log", True):
+            self._access = logging.getLogger(ACCESS_LOGGER)
+
+    def access_log(self, method: str, route: str, status: int, duration: float) -> None:
+        """The request's access-log line (the middlewares call it inside the request's span)."""
+        if self._access is not None:
+            access_log(self._access, method, route, status, duration)
 
     # -- middleware --------------------------------------------------------------------------
 
@@ -160,6 +199,19 @@ class Instrumentation:
     def span(self, name: str, **attributes: Any) -> AbstractContextManager[trace.Span]:
         """A child span of the current request (it gets `tenant_id` from baggage)."""
         return self.tracer.start_as_current_span(name, attributes=attributes or None)
+
+    def temporal_interceptor(self) -> Any:
+        """A temporalio client/worker interceptor continuing the current trace (and tenant baggage)."""
+        from temporalio.contrib.opentelemetry import TracingInterceptor
+
+        return TracingInterceptor(self.tracer)
+
+    def instrument_httpx(self, client: Any) -> Any:
+        """Spans for an httpx client's calls, which then carry W3C trace context and tenant baggage."""
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+        HTTPXClientInstrumentor.instrument_client(client, tracer_provider=self.tracer_provider)
+        return client
 
     # -- exposition --------------------------------------------------------------------------
 
@@ -200,16 +252,16 @@ class Instrumentation:
 
     def shutdown(self) -> None:
         """Flush and stop exporters (idempotent)."""
-        global _active
         if self._http_server is not None:
             self._http_server.shutdown()
             self._http_server.server_close()
             self._http_server = None
-        self.meter_provider.shutdown()
         self.tracer_provider.shutdown()
-        with _active_lock:
-            if _active is self:
-                _active = None
+        self.meter_provider.shutdown()
+        self._log_handlers.close()
+        if self.logger_provider is not None:
+            self.logger_provider.shutdown()
+        clear_active(self)
 
 
 def instrument(
@@ -229,7 +281,6 @@ def instrument(
     win over it. `set_global` also installs the providers as OpenTelemetry's globals (once per
     process), so third-party instrumentations use them.
     """
-    global _active
     app = app_section(config, service_name=service_name, routes=list(routes) if routes else None, **overrides)
     inst = Instrumentation(app, span_exporters, metric_readers)
     if app.get("prometheus_listen_address"):
@@ -241,11 +292,5 @@ def instrument(
     if set_global:
         metrics.set_meter_provider(inst.meter_provider)
         trace.set_tracer_provider(inst.tracer_provider)
-    with _active_lock:
-        _active = inst
+    set_active(inst)
     return inst
-
-
-def active() -> Instrumentation | None:
-    """The most recent `instrument()` result still running, for the module-level helpers."""
-    return _active

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry import context, trace
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 from opentelemetry.metrics import NoOpMeterProvider
 
+from collectors.app.contract import Instrumented
 from collectors.app.metrics import method_label
 from collectors.app.tenant import with_tenant
 from obsbundle.tenancy import LABEL
-
-if TYPE_CHECKING:
-    from collectors.app.setup import Instrumentation
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -36,12 +34,15 @@ def _headers(environ: dict[str, Any]) -> Callable[[str], str | None]:
 class _Recorded:
     """The app's response iterable; `close()` records the request once and detaches the tenant."""
 
-    def __init__(self, body: Iterable[bytes], finish: Callable[[], None]) -> None:
+    def __init__(self, body: Iterable[bytes], finish: Callable[[int], None]) -> None:
         self._body = body
-        self._finish: Callable[[], None] | None = finish
+        self._finish: Callable[[int], None] | None = finish
+        self._sent = 0  # response body bytes: egress for per-tenant cost
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self._body)
+        for chunk in self._body:
+            self._sent += len(chunk)
+            yield chunk
 
     def close(self) -> None:
         try:
@@ -51,11 +52,11 @@ class _Recorded:
         finally:
             finish, self._finish = self._finish, None
             if finish is not None:
-                finish()
+                finish(self._sent)
 
 
 class TenantMiddleware:
-    def __init__(self, app: WSGIApp, instrumentation: Instrumentation) -> None:
+    def __init__(self, app: WSGIApp, instrumentation: Instrumented) -> None:
         self.app = app
         self.inst = instrumentation
 
@@ -76,8 +77,10 @@ class TenantMiddleware:
                 status[0] = 500
             return start_response(status_line, headers, exc_info) if exc_info else start_response(status_line, headers)
 
-        def finish() -> None:
-            self.inst.metrics.request_finished(capped, route, method, status[0], time.perf_counter() - started)
+        def finish(sent: int = 0) -> None:
+            duration = time.perf_counter() - started
+            self.inst.metrics.request_finished(capped, route, method, status[0], duration, sent)
+            self.inst.access_log(method, route, status[0], duration)
             context.detach(token)
 
         try:
@@ -89,7 +92,7 @@ class TenantMiddleware:
         return _Recorded(body, finish)
 
 
-def wsgi_middleware(app: WSGIApp, instrumentation: Instrumentation) -> WSGIApp:
+def wsgi_middleware(app: WSGIApp, instrumentation: Instrumented) -> WSGIApp:
     """Wrap a WSGI app with server spans (OTel) and tenant-labelled metrics (ours)."""
     return OpenTelemetryMiddleware(
         TenantMiddleware(app, instrumentation),

@@ -102,7 +102,8 @@ class SizeRefresh(BackgroundRefresh):
         interval: float,
         refresh_budget: float = 60.0,
     ) -> None:
-        super().__init__("sizes", server, self._refresh_sizes, catalog, interval)
+        # retry soon after a failure (a server restart), not a whole size_interval later
+        super().__init__("sizes", server, self._refresh_sizes, catalog, interval, retry_interval=5.0)
         self.session = Session(settings)
         self.tenants = tenants
         self.refresh_budget = refresh_budget

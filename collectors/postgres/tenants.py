@@ -6,7 +6,7 @@ import psycopg
 
 from collectors.postgres.session import Session
 from collectors.runtime import CollectorError
-from obsbundle.tenancy import TenantResolver, normalize
+from obsbundle.tenancy import UNASSIGNED, TenantResolver, normalize
 
 # Schemas that are PostgreSQL's own and never a tenant's (toast and temp schemas included).
 USER_SCHEMAS = (
@@ -22,7 +22,7 @@ class SchemaTenants:
         self.resolver = resolver
         self.tenants_table = tenants_table
         # schema -> tenant by rule; safe to keep because admission under the cap is sticky.
-        self._by_rule: dict[str, str] = {}
+        self._by_rule: dict[str, str | None] = {}
 
     def load(self, session: Session, deadline: float) -> dict[str, str]:
         """schema -> tenant id from the tenants_table query (empty when none is configured)."""
@@ -41,7 +41,7 @@ class SchemaTenants:
         listed = table.get(schema)
         if listed is not None:
             return self.resolver.admit(listed)
-        tenant = self._by_rule.get(schema)
-        if tenant is None:
-            tenant = self._by_rule[schema] = self.resolver.resolve("schema", schema)
-        return tenant
+        if schema not in self._by_rule:  # cache the regex work; admission runs every time (seen, cap)
+            self._by_rule[schema] = self.resolver.match("schema", schema)
+        tenant = self._by_rule[schema]
+        return UNASSIGNED if tenant is None else self.resolver.admit(tenant)

@@ -137,8 +137,8 @@ class PassResult:
 def _text(key: bytes) -> str:
     try:
         return key.decode()
-    except UnicodeDecodeError:
-        return key.decode("utf-8", "replace")
+    except UnicodeDecodeError:  # keep the bytes: normalize() hashes them back, so \xff\xfe != \xfe\xff
+        return key.decode("utf-8", "surrogateescape")
 
 
 class _Stopped(Exception):
@@ -200,7 +200,9 @@ class KeyspaceScanner(BackgroundRefresh):
     def collect(self, out: MetricSet, deadline: float) -> None:
         """The last complete pass plus pass counters; raises (after adding them) if the latest
         pass failed, so the collector reports the error while the previous figures stay served."""
-        self._yield_until = time.monotonic() + SCRAPE_YIELD
+        now = time.monotonic()
+        if now >= self._yield_until + self.settings.slice:  # at most one yield per slice of work, so
+            self._yield_until = now + SCRAPE_YIELD  # frequent scrapes can't starve a pass
         out.declare_empty(KEYSPACE_FAMILIES)
         shared = {"tenant_id": SHARED}
         out.add("redis_keyspace_passes_total", self.refreshes, shared)

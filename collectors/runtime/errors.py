@@ -40,7 +40,7 @@ _MESSAGE_CODES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r'(role|database) "[^"]*" does not exist', "no_such_role_or_database"),
         (r"timeout expired", "timeout"),
         (r"connection refused|errno 111", "connection_refused"),
-        (r"could not translate host name|name or service not known|nodename nor servname"
+        (r"could not translate host name|failed to resolve host|name or service not known|nodename nor servname"
          r"|temporary failure in name resolution|no address associated|name resolution", "dns"),
         (r"too many (connections|clients)", "too_many_connections"),
         (r"the database system is starting up", "starting_up"),

@@ -12,12 +12,18 @@ from typing import Any
 from generators.alerts.alertmanager import CONFIG_FILE, TEMPLATE_FILE, render_config, render_templates
 from generators.alerts.definitions import build_rules
 from generators.alerts.docs import DOC_FILE, alerts_table, render_doc
-from generators.alerts.lint import config_problems, coverage_problems, rule_problems, tool_problems
+from generators.alerts.lint import (
+    config_problems,
+    coverage_problems,
+    placeholder_warnings,
+    rule_problems,
+    tool_problems,
+)
 from generators.alerts.rulefiles import render_operator_manifest, render_rule_files, render_test_files
 
 OPERATOR_FILE = "alerts/kubernetes/prometheusrule.yaml"
 
-__all__ = ["alerts_table", "build_rules", "lint", "render"]
+__all__ = ["alerts_table", "build_rules", "lint", "placeholder_warnings", "render"]
 
 
 def render(config: Mapping[str, Any]) -> dict[str, str]:

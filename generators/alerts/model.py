@@ -37,6 +37,7 @@ class Fixture:
 
     series: tuple[Series, ...]
     value: float
+    notes: Mapping[str, str] = field(default_factory=dict)  # expected text of query-templated annotations
 
 
 # level, identifying labels, minutes of data -> fixture
@@ -65,6 +66,12 @@ class AlertRule:
     labels: Mapping[str, str] = field(default_factory=dict)
     fire_level: Callable[[float, float], float] | None = None  # (threshold, for_seconds) -> level
     quiet_level: Callable[[float, float], float] | None = None
+    guard: str = ""  # minimum-traffic condition (`and on (...) <rate> >= <min>`), appended last
+    low_traffic: FixtureFn | None = None  # the firing level at traffic under the guard: must stay silent
+    notes: Mapping[str, str] = field(default_factory=dict)  # extra annotations (may use `query`)
+    scope: str = ""  # tenant | shared | platform (derived when empty)
+    resolves: bool = True  # the generated tests check it resolves once the signal clears
+    always: bool = False  # fires by design (Watchdog): no silent case
 
     @property
     def by(self) -> tuple[str, ...]:
@@ -76,10 +83,17 @@ class AlertRule:
         return self.sample_labels.get("tenant_id", "_shared") != "_shared"
 
     @property
+    def scope_label(self) -> str:
+        """`tenant` alerts are symptoms of one tenant; `shared` ones a server's; `platform` many tenants'."""
+        return self.scope or ("tenant" if self.tenant_scoped else "shared")
+
+    @property
     def expr(self) -> str:
         expr = f"{self.value} {self.op} {num(self.threshold)}"
         if self.extra:
-            expr += " " + self.extra.format(t=num(self.threshold))
+            expr += " " + self.extra.replace("{t}", num(self.threshold))
+        if self.guard:
+            expr = f"({expr}) {self.guard}"
         return expr
 
     def fires(self, value: float) -> bool:

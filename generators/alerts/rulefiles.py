@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
-from generators.alerts.model import AlertRule, duration, go_g3, num, render_template
+from generators.alerts.model import AlertRule, Fixture, Series, duration, go_g3, num, render_template
 from generators.alerts.recording import recording_groups
+from generators.dashboards.builder import dashboard_uid
 
-COMPONENTS = ("app", "slo", "postgres", "redis", "temporal", "node", "probes", "exporter")
+COMPONENTS = ("app", "platform", "slo", "postgres", "redis", "temporal", "node", "kubernetes", "probes", "exporter",
+              "budget")
+SECOND_TENANT = "globex"  # quiet beside the firing tenant in every generated tenant test
+PSEUDO_TENANT = "_unassigned"  # at the firing level beside it: must never fire a tenant alert
 RECORDING_FILE = "alerts/rules/recording.rules.yaml"
 
 
@@ -43,29 +47,33 @@ def test_file(component: str) -> str:
     return f"alerts/tests/{component}.test.yaml"
 
 
-def dashboard_uid(config: Mapping[str, Any], slug: str) -> str:
-    """The same stable uid generators/dashboards gives the dashboard with this slug."""
-    uid = f"{config.get('dashboards', {}).get('uid_prefix', 'obs')}-{slug}"
-    if len(uid) > 40:
-        uid = f"{uid[:31]}-{hashlib.sha256(uid.encode()).hexdigest()[:8]}"
-    return uid
+def dashboard_url(config: Mapping[str, Any], rule: AlertRule) -> str:
+    url = f"{config['dashboards']['grafana_url'].rstrip('/')}/d/{dashboard_uid(config, rule.dashboard)}"
+    if rule.tenant_scoped:
+        url += "?var-tenant_id={{ $labels.tenant_id }}"
+    return url
 
 
 def annotations(config: Mapping[str, Any], rule: AlertRule) -> dict[str, str]:
-    alerting = config["alerting"]
-    url = f"{alerting['dashboard_base_url'].rstrip('/')}/{dashboard_uid(config, rule.dashboard)}"
-    if rule.tenant_scoped:
-        url += "?var-tenant_id={{ $labels.tenant_id }}"
-    return {
+    notes = {
         "summary": rule.summary,
         "description": rule.description,
-        "runbook_url": f"{alerting['runbook_base_url']}#{rule.runbook}",
-        "dashboard_url": url,
+        "runbook_url": f"{config['alerting']['runbook_base_url']}#{rule.runbook}",
+        "dashboard_url": dashboard_url(config, rule),
     }
+    if rule.scope_label == "tenant":
+        notes["tenants_affected"] = "{{ $labels.tenant_id }}"
+    elif "server" in rule.sample_labels:
+        notes["tenants_affected"] = "all tenants on {{ $labels.server }}"
+    elif "instance" in rule.sample_labels:
+        notes["tenants_affected"] = "all tenants on host {{ $labels.instance }}"
+    else:
+        notes["tenants_affected"] = "all tenants"
+    return {**notes, **rule.notes}
 
 
 def static_labels(rule: AlertRule) -> dict[str, str]:
-    return {"severity": rule.severity, "component": rule.component, **rule.labels}
+    return {"severity": rule.severity, "component": rule.component, "scope": rule.scope_label, **rule.labels}
 
 
 def prometheus_rule(config: Mapping[str, Any], rule: AlertRule) -> dict[str, Any]:
@@ -106,7 +114,7 @@ def render_operator_manifest(config: Mapping[str, Any], rules: list[AlertRule]) 
         "metadata": {
             "name": "obsbundle-rules",
             "labels": {"app.kubernetes.io/name": "obsbundle", "app.kubernetes.io/part-of": "obsbundle",
-                       "role": "alert-rules"},
+                       "role": "alert-rules", **config["alerting"].get("prometheus_rule_labels", {})},
         },
         "spec": {"groups": [*recording_groups(config), *alert_groups(config, rules).values()]},
     }
@@ -130,46 +138,108 @@ def _eval_minutes(rules: list[AlertRule], step: int) -> int:
     return math.ceil(for_minutes / step) * step + max(5, 2 * step)
 
 
-def _expected(config: Mapping[str, Any], rules: list[AlertRule], value: float) -> list[dict[str, Any]]:
+def _expected(config: Mapping[str, Any], rules: list[AlertRule], fixture: Fixture) -> list[dict[str, Any]]:
     out = []
     for rule in rules:
-        if not rule.fires(value):
+        if not rule.fires(fixture.value):
             continue
         labels = {**rule.sample_labels, **static_labels(rule)}
-        out.append({
-            "exp_labels": labels,
-            "exp_annotations": {k: render_template(v, rule.sample_labels, value)
-                                for k, v in annotations(config, rule).items()},
-        })
+        notes = {k: render_template(v, rule.sample_labels, fixture.value) for k, v in annotations(config, rule).items()}
+        notes.update({k: v for k, v in fixture.notes.items() if k in rule.notes})
+        out.append({"exp_labels": labels, "exp_annotations": notes})
     return out
 
 
+_CONSTANT = re.compile(r"^(-?[0-9.e+-]+?)\+0x([0-9]+)$")
+
+
+def _then(first: Series, second: Series, minutes: int) -> Series | None:
+    """`first` for its minutes, then `second`'s constant value: None unless both are constant gauges."""
+    a, b = _CONSTANT.match(first.values), _CONSTANT.match(second.values)
+    if not (a and b) or first.labels != second.labels:
+        return None
+    return Series(first.labels, f"{a.group(1)}+0x{a.group(2)} {b.group(1)}+0x{minutes}")
+
+
+def _merge(*groups: tuple[Series, ...]) -> tuple[Series, ...] | None:
+    """Series of several fixtures in one test; None when two disagree on a shared series."""
+    seen: dict[tuple[tuple[str, str], ...], str] = {}
+    for series in (s for group in groups for s in group):
+        if seen.setdefault(series.labels, series.values) != series.values:
+            return None
+    return tuple(Series(labels, values) for labels, values in seen.items())
+
+
+def _case(name: str, series: tuple[Series, ...], eval_minutes: int, alertname: str,
+          expected: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "interval": "1m",
+        "input_series": [{"series": s.selector(), "values": s.values} for s in series],
+        "alert_rule_test": [{"eval_time": f"{eval_minutes}m", "alertname": alertname, "exp_alerts": expected}],
+    }
+
+
 def alert_test_groups(config: Mapping[str, Any], rules: list[AlertRule], step: int = 1) -> list[dict[str, Any]]:
-    """For every alertname: each rule's level just past its threshold and just short of it."""
+    """For every alertname: each rule just past its threshold (beside a quiet second tenant and a
+    pseudo-tenant at the same level) and just short of it; still pending one step before its `for`;
+    resolved once the signal clears; silent at the firing level under the minimum traffic."""
     by_name: dict[str, list[AlertRule]] = {}
     for rule in rules:
         by_name.setdefault(rule.name, []).append(rule)
     tests = []
     for name, members in by_name.items():
         minutes = _eval_minutes(members, step)
-        levels: list[tuple[float, str]] = []
+        first = members[0]
+        tenant = first.scope_label == "tenant"
+        levels: list[tuple[float, str, bool]] = []
         for rule in members:
             fire, quiet = rule.levels()
-            levels += [(fire, f"{rule.severity} fires past {num(rule.threshold)}"),
-                       (quiet, f"{rule.severity} silent short of {num(rule.threshold)}")]
+            levels.append((fire, f"{rule.severity} fires past {num(rule.threshold)}", True))
+            if not rule.always:
+                levels.append((quiet, f"{rule.severity} silent short of {num(rule.threshold)}", False))
         seen: set[float] = set()
-        for level, why in levels:
+        for level, why, fires in levels:
             if level in seen:
                 continue
             seen.add(level)
-            fixture = members[0].fixture(level, members[0].sample_labels, minutes)
-            expected = _expected(config, members, fixture.value)
-            tests.append({
-                "name": f"{name}: {why} (signal {go_g3(fixture.value)})",
-                "interval": "1m",
-                "input_series": [{"series": s.selector(), "values": s.values} for s in fixture.series],
-                "alert_rule_test": [{"eval_time": f"{minutes}m", "alertname": name, "exp_alerts": expected}],
-            })
+            fixture = first.fixture(level, first.sample_labels, minutes)
+            series: tuple[Series, ...] | None = fixture.series
+            if tenant and fires:
+                # a level no member fires at: the second tenant is silent for every severity
+                quiet = next((q for q in sorted((r.levels()[1] for r in members), key=lambda q: abs(q - level))
+                              if not any(r.fires(first.fixture(q, first.sample_labels, minutes).value)
+                                         for r in members)), None)
+                if quiet is None:
+                    raise ValueError(f"{name}: no level keeps every severity silent")
+                others = (first.fixture(quiet, {**first.sample_labels, "tenant_id": SECOND_TENANT}, minutes).series,
+                          first.fixture(level, {**first.sample_labels, "tenant_id": PSEUDO_TENANT}, minutes).series)
+                merged = _merge(fixture.series, *others)
+                if merged is not None:
+                    series = merged
+                    why += f", {SECOND_TENANT} quiet and {PSEUDO_TENANT} ignored"
+            tests.append(_case(f"{name}: {why} (signal {go_g3(fixture.value)})", series, minutes, name,
+                               _expected(config, members, fixture)))
+            if not fires:
+                continue
+            pending = math.floor(min(r.for_seconds for r in members if r.fires(fixture.value)) / 60 / step) * step
+            pending -= step
+            if pending > 0:
+                tests.append(_case(f"{name}: still pending at {pending}m, one step before its `for`",
+                                   fixture.series, pending, name, []))
+            if first.low_traffic is not None:
+                low = first.low_traffic(level, first.sample_labels, minutes)
+                tests.append(_case(f"{name}: silent at the same level under the minimum traffic", low.series,
+                                   minutes, name, []))
+        if first.resolves and not first.always:
+            fire, quiet = first.levels()
+            hot = first.fixture(fire, first.sample_labels, minutes)
+            cold = first.fixture(quiet, first.sample_labels, minutes)
+            joined = [_then(a, b, minutes) for a, b in zip(hot.series, cold.series, strict=True)] \
+                if len(hot.series) == len(cold.series) else [None]
+            if all(s is not None for s in joined):
+                tests.append(_case(f"{name}: resolves once the signal clears", tuple(s for s in joined if s),
+                                   2 * minutes, name, []))
     return tests
 
 

@@ -134,3 +134,15 @@ def recording_groups(model: CostModel) -> list[dict[str, Any]]:
         {"name": "obsbundle.cost.usage", "rules": usage_rules(model) + cost_rules(model)},
         {"name": "obsbundle.cost.month", "interval": f"{int(interval)}s", "rules": month_rules(model)},
     ]
+
+
+def recorded_labels(model: CostModel) -> dict[str, tuple[str, ...]]:
+    """Every series the cost rules record, with its labels (the dashboards' lint reads them)."""
+    labels: dict[str, tuple[str, ...]] = {}
+    for group in recording_groups(model):
+        for rule in group["rules"]:
+            name = rule["record"]
+            usage = name.startswith("tenant:usage_")
+            by = RESOURCES[name.split(":")[1].removeprefix("usage_")].by if usage else ("tenant_id",)
+            labels[name] = (*by, "resource") if name == cost_series(model) else by
+    return labels

@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from generators.alerts.recording import recording_groups
+from generators.cost.rules import recorded_labels as cost_recorded_labels
 from generators.dashboards import provisioning
 from generators.dashboards.boards import MODULES
 from generators.dashboards.builder import Board, build
 from generators.dashboards.checks import lint_files
 from generators.dashboards.normalize import dumps
-from obsbundle.catalog import catalog_for
+from generators.promql_lint import metric_names
+from obsbundle.catalog import Catalog, Metric, catalog_for
+from obsbundle.cost.model import cost_model
 
 OUTPUT_DIR = "dashboards"
 
@@ -43,8 +47,29 @@ def render(config: Mapping[str, Any]) -> dict[str, str]:
     return dict(sorted(files.items()))
 
 
+def dashboard_catalog(config: Mapping[str, Any]) -> Catalog:
+    """The catalog plus the recording rules panels may read (the SLO window's series): a recorded
+    name is a gauge of the source it is computed from, labelled by its level (`tenant_probe:` ->
+    tenant_id, probe)."""
+    base = catalog_for(config)
+    recorded = []
+    for group in recording_groups(config):
+        for rule in group["rules"]:
+            level = rule["record"].split(":", 1)[0]
+            labels = tuple("tenant_id" if part == "tenant" else part for part in level.split("_"))
+            sources = sorted({base.series(m).source for m in metric_names(rule["expr"], {})  # type: ignore[union-attr]
+                              if base.series(m) is not None})
+            recorded.append(Metric(name=rule["record"], type="gauge", help=f"Recording rule: {rule['expr']}",
+                                   labels=labels, source=sources[0] if sources else "prometheus"))
+    model = cost_model(config)
+    recorded += [Metric(name=name, type="gauge", help="Recording rule of the cost model (docs/cost.md).",
+                        labels=labels, source="cost")
+                 for name, labels in cost_recorded_labels(model).items()]
+    return base.extended(recorded)
+
+
 def lint(config: Mapping[str, Any], files: Mapping[str, str]) -> list[str]:
     """Lint problems of the rendered dashboards (see `generators.dashboards.checks`)."""
-    problems = lint_files(files, catalog_for(config), prefix=f"{OUTPUT_DIR}/")
+    problems = lint_files(files, dashboard_catalog(config), prefix=f"{OUTPUT_DIR}/")
     problems += provisioning.check_configmaps(files, prefix=f"{OUTPUT_DIR}/")
     return problems

@@ -16,12 +16,16 @@ from typing import Any
 import attr
 from grafanalib import core as g
 
-from generators.dashboards.normalize import DATASOURCE_VAR, normalize
+from generators.dashboards.normalize import DATASOURCE_VAR, PROMETHEUS, normalize
 from obsbundle.errors import ConfigError
 
 GRID_WIDTH = 24
 ZERO_LEVEL = 1e-9  # where a threshold of 0 ("any") is drawn
 TAG = "obsbundle"
+ALL_TENANTS = ".*"  # "All" as one regex, not the alternation of 5,000 tenant ids
+TOP_TENANTS = 10  # default `dashboards.top_tenants`: per-tenant time series show the top N
+TENANT_LEGEND = "{{tenant_id}}"
+ALERT_LIST_TITLE = "Firing alerts"
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class Q:
     expr: str
     legend: str = "__auto"
     instant: bool = False
+    exemplar: bool = False  # show trace_id exemplars (linked to the trace data source, generators/datasources.py)
 
 
 Panel = Any  # a grafanalib panel object
@@ -81,10 +86,23 @@ def thresholds(config: Mapping[str, Any], key: str, *, below: bool = False) -> T
     return Thresholds((("green", 0), *((color, value if value > 0 else ZERO_LEVEL) for value, color in ordered)))
 
 
+@attr.s
+class _Target(g.Target):
+    """grafanalib's Target plus Grafana's `exemplar` query option."""
+
+    exemplar: bool = attr.ib(default=False)
+
+    def to_json_data(self) -> dict[str, Any]:
+        data = super().to_json_data()
+        if self.exemplar:
+            data["exemplar"] = True
+        return data
+
+
 def _targets(queries: Sequence[Q]) -> list[g.Target]:
     return [
-        g.Target(expr=q.expr, legendFormat=q.legend, refId=chr(ord("A") + i), instant=q.instant,
-                 datasource=DATASOURCE_VAR)
+        _Target(expr=q.expr, legendFormat=q.legend, refId=chr(ord("A") + i), instant=q.instant,
+                datasource=DATASOURCE_VAR, exemplar=q.exemplar)
         for i, q in enumerate(queries)
     ]
 
@@ -110,11 +128,15 @@ def stat(
     title: str, description: str, *queries: Q, unit: str, th: Thresholds | None = None,
     w: int = 4, h: int = 4, calc: str = "lastNotNull", graph: bool = True,
 ) -> g.Stat:
-    """A single figure coloured by the configured thresholds."""
+    """A single figure coloured by the configured thresholds: an instant query, one evaluation per
+    refresh instead of a range query at every step (`graph` is kept for call sites; an instant
+    query has no sparkline)."""
+    del graph
     return g.Stat(
-        title=title, description=description, dataSource=DATASOURCE_VAR, targets=_targets(queries),
+        title=title, description=description, dataSource=DATASOURCE_VAR,
+        targets=_targets([Q(q.expr, q.legend, instant=True) for q in queries]),
         format=unit, gridPos=g.GridPos(h=h, w=w, x=0, y=0), reduceCalc=calc,
-        graphMode="area" if graph else "none", colorMode="value", textMode="auto", noValue="no data",
+        graphMode="none", colorMode="value", textMode="auto", noValue="no data",
         thresholds=(th or Thresholds()).grafana(),
     )
 
@@ -183,7 +205,8 @@ def variables(config: Mapping[str, Any], tenant_metric: str) -> g.Templating:
         g.Template(name="datasource", label="Data source", type="datasource", query="prometheus",
                    default=ds_uid, includeAll=False, multi=False),
         g.Template(name="tenant_id", label="Tenant", type="query", dataSource=DATASOURCE_VAR,
-                   query=f"label_values({tenant_metric}, tenant_id)", multi=True, includeAll=True, sort=1),
+                   query=f"label_values({tenant_metric}, tenant_id)", multi=True, includeAll=True,
+                   allValue=ALL_TENANTS, sort=1),
     ])
 
 
@@ -202,13 +225,75 @@ def links(config: Mapping[str, Any], board: Board, titles: Mapping[str, str]) ->
     return out
 
 
+def top_tenants(panel: Panel, n: int) -> Panel:
+    """Per-tenant series (legend by tenant) as the worst n tenants per step, not thousands with "All":
+    `topk`, or `bottomk` where the panel's own thresholds say low is bad (availability, budget left)."""
+    if not isinstance(panel, g.TimeSeries):
+        return panel
+    low_is_bad = bool(panel.thresholds) and panel.thresholds[0]["color"] != "green"
+    func = "bottomk" if low_is_bad else "topk"
+    targets = [attr.evolve(t, expr=f"{func}({n}, {t.expr})") if TENANT_LEGEND in t.legendFormat else t
+               for t in panel.targets]
+    return attr.evolve(panel, targets=targets)
+
+
+def alert_list() -> g.AlertList:
+    """Placeholder object for layout; `_alert_list_model` writes the current (unified alerting) model."""
+    return g.AlertList(title=ALERT_LIST_TITLE, gridPos=g.GridPos(h=6, w=GRID_WIDTH, x=0, y=0))
+
+
+def _alert_list_model(panel: dict[str, Any]) -> dict[str, Any]:
+    keep = {k: panel[k] for k in ("id", "gridPos", "title", "type")}
+    return {
+        **keep,
+        "description": "Alerts firing or pending in the data source's Prometheus/Alertmanager (every severity), "
+                       "so the page that brought you here and what fires with it are on one screen.",
+        "datasource": dict(PROMETHEUS),
+        "options": {"viewMode": "list", "groupMode": "default", "groupBy": [], "maxItems": 20, "sortOrder": 1,
+                    "dashboardAlerts": False, "alertName": "", "alertInstanceLabelFilter": "",
+                    "stateFilter": {"firing": True, "pending": True, "noData": False, "normal": False,
+                                    "error": True}},
+    }
+
+
+def alert_annotation() -> dict[str, Any]:
+    """Firing alerts as annotations on every time series (`ALERTS`, the alert rules' own series);
+    alerts without a tenant_id (component down) show for every tenant selection."""
+    return {
+        "datasource": dict(PROMETHEUS), "enable": True, "hide": False, "iconColor": "red",
+        "name": "Firing alerts", "expr": 'ALERTS{alertstate="firing", tenant_id=~"$tenant_id|"}',
+        "step": "60s", "titleFormat": "{{alertname}}", "textFormat": "{{severity}} {{tenant_id}}",
+        "tagKeys": "severity,tenant_id", "useValueForTime": False,
+    }
+
+
+def runbook_link(config: Mapping[str, Any]) -> dict[str, Any]:
+    base = config.get("alerting", {}).get("runbook_base_url")
+    if not base:
+        raise ConfigError("alerting.runbook_base_url: required by the dashboards' panel links")
+    return {"title": "Runbook", "type": "link", "url": base, "icon": "doc", "tooltip": "Runbooks for the alerts "
+            "this board explains", "tags": [], "asDropdown": False, "includeVars": False, "keepTime": False,
+            "targetBlank": True}
+
+
 def build(config: Mapping[str, Any], board: Board, titles: Mapping[str, str]) -> dict[str, Any]:
     """Board -> normalised Grafana dashboard model."""
+    n = int(config.get("dashboards", {}).get("top_tenants", TOP_TENANTS))
+    sections = [(title, [top_tenants(p, n) for p in panels]) for title, panels in board.sections]
+    first_title, first_panels = sections[0]
+    sections[0] = (first_title, [*first_panels, alert_list()])
     dash = g.Dashboard(
         title=board.title, uid=dashboard_uid(config, board.slug), description=board.description,
         tags=[TAG, *board.tags], timezone="browser", graphTooltip=1, editable=True,
         refresh=config.get("dashboards", {}).get("refresh", "30s"),
-        time=g.Time("now-1h", "now"), panels=layout(board.sections),
+        time=g.Time("now-1h", "now"), panels=layout(sections),
         templating=variables(config, board.tenant_metric), links=links(config, board, titles),
     )
-    return normalize(dash)
+    model = normalize(dash)
+    link = runbook_link(config)
+    model["panels"] = [_alert_list_model(p) if p["type"] == "alertlist" else p for p in model["panels"]]
+    for panel in model["panels"]:
+        if panel["type"] != "row":
+            panel["links"] = [dict(link)]
+    model["annotations"]["list"].append(alert_annotation())
+    return model

@@ -4,10 +4,14 @@ Each problem is one line naming the file and, where it applies, the panel (`id` 
 a reviewer can find it without opening Grafana. Rules:
 
 - structure: schemaVersion, uid length, no nulls, no legacy (pre-schema-42) keys, valid JSON Schema
-  (when the shared schema file is present), a `datasource` and a multi-select `tenant_id` variable,
+  (when the shared schema file is present), a typed round trip
+  through grafana-foundation-sdk (always), a `datasource` and a multi-select `tenant_id` variable,
   links only to dashboards that exist;
 - panels: unique ids and titles, gridPos inside the 24-column grid and not overlapping, a unit and a
   description on every panel, `$datasource` on the panel and every target;
+- on-call: `tenant_id` has includeAll with allValue ".*", an ALERTS annotation and an alert-list
+  panel, a Runbook link on every panel, stat panels instant, per-tenant time series under topk(),
+  no range of a day or more (the SLO window comes from recording rules);
 - queries: parse, only catalogued metrics, scoped to tenant_id where the metric has it, rate()
   only on counters, histogram_quantile() only on `_bucket` (see `promql.check`).
 """
@@ -16,13 +20,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from generators.dashboards import promql
+from generators import promql_lint as promql
 from generators.dashboards.normalize import DASHBOARD_LEGACY, SCHEMA_VERSION
+from generators.dashboards.roundtrip import roundtrip_errors
 from obsbundle.catalog import Catalog
 
 SCHEMA_ENV = "OBSBUNDLE_GRAFANA_SCHEMA"
@@ -32,6 +38,10 @@ TARGET_LEGACY = frozenset({"intervalFactor", "step", "metric", "target", "query"
 DATASOURCE_UIDS = frozenset({"$datasource", "${datasource}"})
 # Representative values for the dashboard's own variables when parsing queries.
 SAMPLE_VARIABLES = {"tenant_id": "acme|globex", "datasource": "prometheus"}
+# Ranges of a day or more are the SLO window's job: read a recording rule instead of recomputing
+# `rate(...[30d])` at every step of every refresh.
+LONG_RANGE = re.compile(r"\[\s*\d+[dwy]\s*\]")
+TENANT_LEGEND = "{{tenant_id}}"
 
 
 def schema_path() -> Path | None:
@@ -111,6 +121,11 @@ def lint_dashboard(dashboard: Mapping[str, Any], catalog: Catalog, known_uids: f
     problems += [f"null value at {p}" for p in _nulls(dashboard)]
     problems += [f"legacy key {k!r}" for k in sorted(DASHBOARD_LEGACY & set(dashboard)) if k not in ("id",)]
     problems += _variable_problems(dashboard, catalog)
+    annotations = dashboard.get("annotations", {}).get("list", [])
+    if not any("ALERTS{" in a.get("expr", "") for a in annotations):
+        problems.append("no annotation of firing alerts (ALERTS)")
+    if not any(p.get("type") == "alertlist" for p in panels(dashboard)):
+        problems.append("no alert-list panel")
     for link in dashboard.get("links", []):
         url = link.get("url", "")
         if link.get("type") == "link" and url.startswith("/d/") and known_uids and url[3:] not in known_uids:
@@ -146,6 +161,7 @@ def lint_dashboard(dashboard: Mapping[str, Any], catalog: Catalog, known_uids: f
             placed.append(panel)
         if panel.get("type") != "row":
             problems += [f"{name}: {p}" for p in _panel_problems(panel, catalog)]
+    problems += roundtrip_errors(dashboard)
     problems += schema_errors(dashboard, schema)
     return problems
 
@@ -162,6 +178,9 @@ def _variable_problems(dashboard: Mapping[str, Any], catalog: Catalog) -> list[s
         problems.append("`tenant_id` variable must query label_values(..., tenant_id)")
     elif tenant.get("datasource", {}).get("uid") not in DATASOURCE_UIDS:
         problems.append("`tenant_id` variable does not use $datasource")
+    elif not tenant.get("includeAll") or tenant.get("allValue") != ".*":
+        problems.append('`tenant_id` variable needs includeAll and allValue ".*" (else "All" is a regex of every '
+                        "tenant)")
     else:
         selector = tenant["query"].removeprefix("label_values(").rsplit(",", 1)[0].strip()
         try:
@@ -181,6 +200,11 @@ def _panel_problems(panel: Mapping[str, Any], catalog: Catalog) -> list[str]:
         problems.append(f"legacy key {key!r}")
     if not str(panel.get("description", "")).strip():
         problems.append("no description")
+    if not any(link.get("title") == "Runbook" and str(link.get("url", "")).startswith(("https://", "http://"))
+               for link in panel.get("links", [])):
+        problems.append("no Runbook link")
+    if panel.get("type") == "alertlist":
+        return problems
     if not panel.get("fieldConfig", {}).get("defaults", {}).get("unit"):
         problems.append("no unit (fieldConfig.defaults.unit)")
     if panel.get("datasource", {}).get("uid") not in DATASOURCE_UIDS:
@@ -199,6 +223,14 @@ def _panel_problems(panel: Mapping[str, Any], catalog: Catalog) -> list[str]:
         if not expr.strip():
             problems.append(f"target {ref}: empty expr")
             continue
+        if panel.get("type") == "stat" and not target.get("instant"):
+            problems.append(f"target {ref}: a stat panel's query must be instant")
+        if long_range := LONG_RANGE.search(expr):
+            problems.append(f"target {ref}: range of a day or more ({long_range.group(0)}); "
+                            "read the SLO window's recording rule")
+        if (panel.get("type") == "timeseries" and TENANT_LEGEND in target.get("legendFormat", "")
+                and not expr.startswith(("topk(", "bottomk("))):
+            problems.append(f"target {ref}: per-tenant series must be bounded by topk(N, ...) or bottomk(N, ...)")
         problems += [f"target {ref}: {p}" for p in promql.check(expr, catalog, SAMPLE_VARIABLES)]
     return problems
 

@@ -22,7 +22,7 @@ DASHBOARD_LEGACY = frozenset({"__inputs", "rows", "hideControls", "sharedCrossha
 PANEL_LEGACY = frozenset({"editable", "error", "height", "minSpan", "span", "maxDataPoints", "color",
                           "columns", "fontSize", "mappings", "hideTimeOverride", "transparent"})
 ROW_KEYS = frozenset({"type", "id", "title", "gridPos", "collapsed", "panels"})
-TARGET_KEYS = frozenset({"expr", "refId", "legendFormat", "instant", "format"})
+TARGET_KEYS = frozenset({"expr", "refId", "legendFormat", "instant", "format", "exemplar"})
 VARIABLE_KEYS = frozenset({"type", "name", "label", "hide", "skipUrlSync", "description", "query", "datasource",
                            "current", "multi", "includeAll", "allValue", "options", "refresh", "regex", "sort",
                            "definition"})

@@ -67,3 +67,8 @@ TENANT_OVERFLOW = declare(
     "Points recorded under tenant_id=_overflow because the instrument's tenant cap was reached.",
     ("instrument",), source=SOURCE,
 )
+EXPORT_DROPPED = declare(
+    "otel_export_dropped_total", "counter",
+    "Spans, metric points or log records an OTLP receiver did not accept (down, slow or refusing), by signal.",
+    ("signal",), source=SOURCE,
+)

@@ -37,7 +37,7 @@ declare(
 )
 declare(
     "obsbundle_tenants_overflowed_total", "counter",
-    "Names attributed to _overflow because tenancy.max_tenants was reached.",
+    "Distinct tenant ids refused admission (tenancy.max_tenants or max_volatile_tenants full); each id counts once.",
     ("exporter", "server"), source=SOURCE,
 )
 declare(

@@ -94,7 +94,6 @@ class CostModel:
     prices: tuple[Price, ...]
     fixed: tuple[FixedCost, ...]
     budgets: Mapping[str, float]
-    forecast_ratio: float
     forecast_min_elapsed: float
 
     @property
@@ -139,7 +138,6 @@ def cost_model(config: Mapping[str, Any]) -> CostModel:
         prices=tuple(prices),
         fixed=fixed,
         budgets=dict(section.get("budgets") or {}),
-        forecast_ratio=float(section.get("budget_forecast_ratio", 0.8)),
         forecast_min_elapsed=parse_duration(section.get("forecast_min_elapsed", "1d")),
     )
 

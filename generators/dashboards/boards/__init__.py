@@ -2,6 +2,7 @@
 
 from generators.dashboards.boards import (
     application,
+    cost,
     infrastructure,
     postgresql,
     redis,
@@ -11,4 +12,4 @@ from generators.dashboards.boards import (
     tenants,
 )
 
-MODULES = (infrastructure, application, tenants, postgresql, redis, temporal, tenant, slo)
+MODULES = (infrastructure, application, tenants, postgresql, redis, temporal, tenant, slo, cost)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from generators.dashboards.builder import Board, Q, stat, thresholds, timeseries
-from generators.dashboards.queries import (
+from generators.queries import (
     DURATION,
     INFERENCE,
     REQUESTS,
@@ -39,12 +39,12 @@ def board(config: Mapping[str, Any]) -> Board:
         timeseries("Latency p50 / p95 / p99", "Request duration percentiles from the "
                    "http_server_request_duration_seconds histogram (interpolated within buckets). Dashed "
                    "lines: `thresholds.latency_p95_seconds`.",
-                   Q(quantile(0.5, DURATION), "p50"), Q(quantile(0.95, DURATION), "p95"),
+                   Q(quantile(0.5, DURATION), "p50"), Q(quantile(0.95, DURATION), "p95", exemplar=True),
                    Q(quantile(0.99, DURATION), "p99"), unit="s", th=latency_th),
         timeseries("p95 latency by route", "Which endpoint is slow: 95th percentile per route template.",
-                   Q(quantile(0.95, DURATION, "route"), "{{route}}"), unit="s", th=latency_th),
+                   Q(quantile(0.95, DURATION, "route"), "{{route}}", exemplar=True), unit="s", th=latency_th),
         timeseries("p95 latency by tenant", "Which tenant is slow: 95th percentile per tenant.",
-                   Q(quantile(0.95, DURATION, "tenant_id"), "{{tenant_id}}"), unit="s", th=latency_th),
+                   Q(quantile(0.95, DURATION, "tenant_id"), "{{tenant_id}}", exemplar=True), unit="s", th=latency_th),
         timeseries("Requests by status class", "Throughput split by 2xx/3xx/4xx/5xx, stacked.",
                    Q(rate(REQUESTS, labels="status_class"), "{{status_class}}"), unit="reqps", stack=True),
     ]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from generators.dashboards.builder import Board, Q, Thresholds, stat, thresholds, timeseries
-from generators.dashboards.queries import DURATION, REQUESTS, RI, error_ratio, quantile, rate
+from generators.queries import DURATION, REQUESTS, RI, error_ratio, quantile, rate
 
 UP = Thresholds((("red", 0), ("green", 1)))
 FS = 'fstype!~"tmpfs|overlay|squashfs|ramfs|nsfs|fuse.*", mountpoint!~"/(run|sys|proc|dev)($|/.*)"'

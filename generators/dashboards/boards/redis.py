@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from generators.dashboards.builder import Board, Q, Thresholds, stat, thresholds, timeseries
-from generators.dashboards.queries import RI, SHARED, TENANT, rate
+from generators.queries import RI, SHARED, TENANT, rate
 
 UP = Thresholds((("red", 0), ("green", 1)))
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from generators.dashboards.builder import Board, Q, Thresholds, stat, thresholds, timeseries
-from generators.dashboards.queries import SHARED, TENANT, quantile, rate
+from generators.queries import SHARED, TENANT, quantile, rate
 
 UP = Thresholds((("red", 0), ("green", 1)))
 FAILED = 'status=~"failed|timed_out|terminated"'

@@ -7,7 +7,7 @@ from typing import Any
 
 from generators.dashboards.boards.temporal import failure_ratio
 from generators.dashboards.builder import Board, Q, thresholds, timeseries
-from generators.dashboards.queries import DURATION, REQUESTS, TENANT, cache_hit_ratio, error_ratio, quantile, rate
+from generators.queries import DURATION, REQUESTS, TENANT, cache_hit_ratio, error_ratio, quantile, rate
 
 # Tenants known to any source, so a tenant with data only in PostgreSQL still appears.
 TENANT_SOURCES = ("http_server_requests_total|pg_tenant_schema_size_bytes|redis_tenant_keys"
@@ -25,7 +25,8 @@ def board(config: Mapping[str, Any]) -> Board:
            Q(error_ratio("tenant_id"), "{{tenant_id}}"), unit="percentunit",
            th=thresholds(config, "error_ratio"), min=0),
         ts("p95 latency", "95th percentile request duration of the tenant. Dashed lines: "
-           "`thresholds.latency_p95_seconds`.", Q(quantile(0.95, DURATION, "tenant_id"), "{{tenant_id}}"),
+           "`thresholds.latency_p95_seconds`. Dots are exemplars: click one to open that request's trace.",
+           Q(quantile(0.95, DURATION, "tenant_id"), "{{tenant_id}}", exemplar=True),
            unit="s", th=thresholds(config, "latency_p95_seconds")),
         ts("Inference tokens", "Model tokens per second by kind.",
            Q(rate("model_inference_tokens_total", labels="tenant_id, kind"), "{{tenant_id}} {{kind}}"),

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from generators.dashboards.builder import Board, Q, stat, table, thresholds, timeseries
-from generators.dashboards.queries import REAL_TENANTS, REQUESTS, RI, TENANT, increase, rate
+from generators.queries import REAL_TENANTS, REQUESTS, RI, TENANT, increase, rate
 
 
 def board(config: Mapping[str, Any]) -> Board:

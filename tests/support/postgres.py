@@ -1,32 +1,15 @@
-"""PostgreSQL-area fixtures: a seeded server with known per-tenant ground truth, held sessions,
-and a real PgBouncer in front of it. Imported by tests/test_postgres_*.py.
-
-The seeded server is this area's own instance (not the shared `pg_server`), so the exact values
-asserted here cannot be disturbed by other areas' tests, and ours cannot disturb theirs.
-"""
+"""PostgreSQL-area test data: the seeded tenants with their ground truth, and held sessions in
+known states. The `seeded_pg` fixture (tests/fixtures/postgres.py) applies `seed`."""
 
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
-from obsbundle.local_services import (
-    PostgresServer,
-    Service,
-    _as_service_user,
-    _owned_tempdir,
-    free_port,
-    port_open,
-    wait_for,
-    which,
-)
+from obsbundle.services import PostgresServer, wait_for
 
 MONITOR_ROLE = "obs_monitor"
 MONITOR_PASSWORD = "Zx9-monitor-Pw-7731"
@@ -39,6 +22,7 @@ TENANTS: dict[str, dict[str, tuple[int, int, int]]] = {
     "initech": {"orders": (0, 0, 0)},
 }
 VACUUMED = {"globex"}  # the other tenants are only ANALYZEd, so they have no vacuum age
+TENANT_ROLES = ("tenant_acme", "tenant_globex")  # login roles seed() creates
 
 
 def tenant_config(dsn: str, **source: Any) -> dict[str, Any]:
@@ -181,70 +165,3 @@ class HeldSessions:
         for conn in self.conns:
             with contextlib.suppress(Exception):
                 conn.close()
-
-
-class PgBouncerServer(Service):
-    """A real PgBouncer (transaction pooling, pool_size 2) in front of `pg`, admin user postgres."""
-
-    POOL_SIZE = 2
-
-    def __init__(self, pg: PostgresServer) -> None:
-        self.port = free_port()
-        self.workdir = _owned_tempdir("obsbundle-pgbouncer-")
-        (self.workdir / "userlist.txt").write_text(
-            "".join(f'"{user}" ""\n' for user in ("postgres", "tenant_acme", "tenant_globex"))
-        )
-        ini = Path(self.workdir / "pgbouncer.ini")
-        ini.write_text(
-            "[databases]\n"
-            f"appdb = host=127.0.0.1 port={pg.port} dbname=postgres pool_size={self.POOL_SIZE}\n"
-            "[pgbouncer]\n"
-            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
-            "auth_type = trust\n"
-            f"auth_file = {self.workdir / 'userlist.txt'}\n"
-            "admin_users = postgres\npool_mode = transaction\n"
-            "ignore_startup_parameters = options\n"
-        )
-        self.start()
-
-    @property
-    def admin_dsn(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/pgbouncer"
-
-    def dsn(self, user: str) -> str:
-        return f"postgresql://{user}@127.0.0.1:{self.port}/appdb"
-
-    def start(self) -> None:
-        self.proc = self._popen(_as_service_user([which("pgbouncer", "/usr/sbin"),
-                                                  str(self.workdir / "pgbouncer.ini")]))
-        wait_for(lambda: port_open(self.port), 30, what=f"pgbouncer on {self.port}")
-
-
-@pytest.fixture(scope="module")
-def seeded_pg() -> Iterator[PostgresServer]:
-    pg = PostgresServer()
-    try:
-        seed(pg)
-        wait_for(lambda: stats_flushed(pg), 30, what="seeding statistics flushed")
-        yield pg
-    finally:
-        pg.close()
-
-
-class ReplicaServer(PostgresServer):
-    """A streaming standby of `primary`, cloned with pg_basebackup -R (hot standby, read-only)."""
-
-    def __init__(self, primary: PostgresServer) -> None:
-        self.port = free_port()
-        self.workdir = _owned_tempdir("obsbundle-pg-replica-")
-        self.datadir = self.workdir / "data"
-        self.settings = {**primary.settings, "port": str(self.port), "unix_socket_directories": str(self.workdir)}
-        bindir = Path(primary.postgres).parent
-        self.postgres = primary.postgres
-        subprocess.run(
-            _as_service_user([str(bindir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port),
-                              "-U", "postgres", "-D", str(self.datadir), "-R", "-X", "stream", "--no-sync",
-                              "--checkpoint=fast"]),
-            check=True, capture_output=True,
-        )
-        self.start()

@@ -1,23 +1,17 @@
-"""Redis-area fixtures: this area's own redis-server, seeded with known per-tenant ground truth.
-
-Imported by tests/test_redis_*.py. The seeded server is our own instance (not the shared
-`redis_server`), so exact key counts cannot be disturbed by other areas' tests.
-"""
+"""Redis-area test data: the seeded keyspace with its per-tenant ground truth, and config helpers.
+The `seeded_redis` fixture (tests/fixtures/redis.py) applies `seed`."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 import redis
 
 from collectors.metricset import MetricSet
 from obsbundle import config
 from obsbundle.catalog import static_catalog
-from obsbundle.local_services import RedisServer, wait_for
 
 # The minimal ACL the docs recommend for the exporter's own user.
 EXPORTER_ACL = [
@@ -123,12 +117,11 @@ def new_metricset(server: str = "cache") -> MetricSet:
     return MetricSet(static_catalog(), {"server": server})
 
 
-@pytest.fixture(scope="module", name="seeded")
-def seeded_fixture() -> Iterator[tuple[RedisServer, Truth]]:
-    server = RedisServer()
-    client = redis.Redis.from_url(server.url)
-    wait_for(client.ping, 15, what="redis ping")
-    truth = seed(client)
-    client.close()
-    yield server, truth
-    server.close()
+def emitted_tenants(out: MetricSet, name: str) -> set[str]:
+    """The tenant_id of every series of `name` that `out` exposes."""
+    return {s.labels["tenant_id"] for family in out.families() if family.name == name for s in family.samples}
+
+
+def command_calls(r: redis.Redis) -> dict[str, int]:
+    """Calls per command since the server started (INFO commandstats), e.g. {"evalsha": 3}."""
+    return {name.removeprefix("cmdstat_"): stats["calls"] for name, stats in r.info("commandstats").items()}

@@ -1,60 +1,14 @@
-"""Helpers for the app/probes tests: the example service on a real socket, loopback HTTP(S) targets."""
+"""A loopback HTTP(S) server for probes to hit, and the self-signed certificate it serves."""
 
 from __future__ import annotations
 
 import http.server
-import socket
 import ssl
 import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Any
-
-import uvicorn
-
-from obsbundle.local_services import free_port, wait_for
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-class UvicornThread:
-    """An ASGI app served by uvicorn from a daemon thread on a free loopback port."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off", access_log=False
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
-        self.thread.start()
-        wait_for(lambda: self.server.started, 30, what="uvicorn started")
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}"
-
-    def close(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
-def raw_request(port: int, head: bytes) -> bytes:
-    """Send raw request bytes (headers httpx refuses to build) and return the raw response."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(head)
-        chunks = []
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            chunks.append(data)
-    return b"".join(chunks)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -109,10 +63,3 @@ def self_signed_cert(directory: Path, days: int) -> tuple[Path, Path]:
         check=True, capture_output=True, timeout=60,
     )
     return cert, key
-
-
-def sample_sum(samples: dict, name: str, **match: str) -> float:
-    """Sum of a parsed sample family's values whose labels include `match`."""
-    series = samples.get(name, {}).items()
-    return sum(v for labels, v in series if all(dict(labels).get(k) == x for k, x in match.items()))
-

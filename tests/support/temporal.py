@@ -1,5 +1,6 @@
-"""Temporal-area fixtures: one real dev server for the session, seeded with real workflows run by
-real in-process workers, and the exact per-tenant ground truth. Imported by tests/test_temporal_*.py.
+"""Temporal-area test data: the seeding plan with its exact per-tenant ground truth, the workflow
+real in-process workers run, and the loop that drives them. The fixtures (tests/fixtures/temporal.py)
+start one dev server for the session and seed it with `seed`.
 
 Workflows: `ObsWorkflow("ok")` completes, `("fail")` fails with a non-retryable ApplicationError,
 `("wait")` stays running until signalled. A background thread owns one asyncio loop on which every
@@ -10,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -23,7 +23,7 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from obsbundle.local_services import TemporalServer, wait_for
+from obsbundle.services import wait_for
 
 T = TypeVar("T")
 
@@ -125,25 +125,6 @@ def ready_client(aio: AsyncRunner, address: str, namespace: str, timeout: float 
     return wait_for(lambda: aio.run(attempt(), 30), timeout, 0.5, what=f"temporal namespace {namespace}")
 
 
-@pytest.fixture(scope="session")
-def aio() -> Iterator[AsyncRunner]:
-    runner = AsyncRunner()
-    yield runner
-    runner.close()
-
-
-@pytest.fixture(scope="session")
-def temporal_server() -> Iterator[TemporalServer]:
-    server = TemporalServer(namespaces=[*TENANT_NAMESPACES, SHARED_NAMESPACE])
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="session")
-def clients(aio: AsyncRunner, temporal_server: TemporalServer) -> dict[str, Client]:
-    return {ns: ready_client(aio, temporal_server.address, ns) for ns in (*TENANT_NAMESPACES, SHARED_NAMESPACE)}
-
-
 async def _add_attribute(client: Client) -> None:
     await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
         namespace=SHARED_NAMESPACE,
@@ -169,8 +150,7 @@ async def _seed_queue(client: Client, ns: str, queue: str, value: str | None, mo
             assert mode == "fail"
 
 
-@pytest.fixture(scope="session")
-def seeded(aio: AsyncRunner, clients: dict[str, Client]) -> dict[str, dict[str, int]]:
+def seed(aio: AsyncRunner, clients: dict[str, Client]) -> dict[str, dict[str, int]]:
     """Runs the PLAN with real workers, then stops them; returns EXPECTED."""
     aio.run(_add_attribute(clients[SHARED_NAMESPACE]))
     workers = [
