@@ -11,8 +11,7 @@ import httpx
 from collectors.app import instrument
 from collectors.app.business import ActiveUsers, BusinessMetrics
 from obsbundle.catalog import static_catalog
-from obsbundle.local_services import free_port, parse_metrics
-from tests.conftest_app import UvicornThread
+from obsbundle.services import UvicornThread, free_port, parse_metrics
 
 PRECISION = 12
 RSE = 1.04 / (2**PRECISION) ** 0.5  # 1.6%

@@ -26,7 +26,7 @@ from collectors.app import instrument
 from collectors.worker import WorkerTelemetry
 from obsbundle import config as obsconfig
 from obsbundle.catalog import static_catalog
-from obsbundle.local_services import TemporalServer, free_port, parse_metrics
+from obsbundle.services import TemporalServer, free_port, parse_metrics
 
 HOLD = 0.5  # seconds each activity holds its slot
 BURST = 8  # activities per tenant

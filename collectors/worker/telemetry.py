@@ -62,13 +62,11 @@ class WorkerTelemetry:
         # RunWorkflow span. Activities: inner, so the RunActivity span is current when we tag it.
         self.interceptors: list[Any] = []
         if tracing:
-            from temporalio.contrib.opentelemetry import TracingInterceptor
-
             self.workflow_spans = WorkflowSpanTenants()
             instrumentation.tracer_provider.add_span_processor(self.workflow_spans)
             self.interceptors += [
                 TenantInterceptor(self.tenants, search_attribute, activities=False, spans=self.workflow_spans),
-                TracingInterceptor(instrumentation.tracer),
+                instrumentation.temporal_interceptor(),
                 TenantInterceptor(self.tenants, search_attribute, workflows=False),
             ]
         else:

@@ -1,1 +1,0 @@
-"""Per-request overhead of app instrumentation: collectors.app against its peers on one FastAPI app."""
