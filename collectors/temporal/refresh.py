@@ -40,14 +40,13 @@ from temporalio.api.workflowservice.v1 import (
 from collectors.metricset import MetricSet
 from collectors.runtime import CollectorError, error_code
 from collectors.temporal.api import Api
+from collectors.temporal.tenants import MODES, SYSTEM_NAMESPACES, TemporalTenants
 from obsbundle.catalog.temporal import ALWAYS_STATUSES
 from obsbundle.settings import TemporalSource, TemporalTenancy
 from obsbundle.tenancy import SHARED, UNASSIGNED, TenantResolver, normalize
 
 log = logging.getLogger("obsbundle.exporter.temporal")
 
-MODES = ("namespace", "task_queue", "search_attribute")
-SYSTEM_NAMESPACES = frozenset({"temporal-system"})
 # ExecutionStatus group values -> `status` label (None: running).
 STATUS_LABELS: dict[str, str | None] = {
     "Running": None,
@@ -121,6 +120,7 @@ class Refresher:
             raise ValueError(f"unknown tenancy mode {settings.mode}")
         self.settings = settings
         self.resolver = resolver
+        self.tenants = TemporalTenants(resolver, settings.mode)
         self.api = api
         self.namespaces: tuple[str, ...] = ()  # every namespace seen last refresh (relabel mode)
         self.task_queues: set[str] = set()  # every task queue known (relabel mode)
@@ -134,18 +134,10 @@ class Refresher:
     # -- tenancy -----------------------------------------------------------------------------
 
     def namespace_tenant(self, namespace: str) -> str:
-        if namespace in SYSTEM_NAMESPACES:
-            return SHARED
-        return self.resolver.resolve("namespace", namespace)
+        return self.tenants.namespace_tenant(namespace)
 
     def queue_tenant(self, namespace: str, queue: str) -> str:
-        mode = self.settings.mode
-        if mode == "namespace":
-            return self.namespace_tenant(namespace)
-        if mode == "task_queue":
-            return self.resolver.resolve("task_queue", queue)
-        tenant = self.resolver.match("task_queue", queue)  # shared queues in attribute mode
-        return SHARED if tenant is None else self.resolver.admit(tenant)
+        return self.tenants.queue_tenant(namespace, queue)
 
     def watched(self, names: Iterable[str]) -> list[str]:
         """Namespaces to query: discovered tenant namespaces (namespace mode) or every namespace

@@ -22,6 +22,9 @@ PG_TENANT = {"server": "main", "tenant_id": "acme"}
 REDIS = {"server": "cache", "tenant_id": "_shared"}
 TEMPORAL = {"server": "main", "tenant_id": "_shared"}
 QUEUE = {"server": "main", "tenant_id": "acme", "task_queue": "tenant-acme-agents"}
+WORKER_QUEUE = {"tenant_id": "acme", "task_queue": "tenant-acme-agents"}  # worker series have no `server`
+WORKER_EXTRA = {"namespace": "agents", "task_type": "activity"}
+WORKER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 HOST = {"instance": "db-1:9100"}
 FILESYSTEM = {"instance": "db-1:9100", "mountpoint": "/var/lib/postgresql"}
 PROBE = {"probe": "api-health", "tenant_id": "acme"}
@@ -558,6 +561,31 @@ def _temporal(b: Builder) -> None:
         fixture=fx.gauge_status_ratio(closed, "status", "failed", "completed"),
         low_traffic=fx.gauge_status_ratio(closed, "status", "failed", "completed", total=10),
         traffic=f"sum by (server, tenant_id) ({closed})", minimum="min_closed_workflows", unit="ratio",
+    )
+    # Worker side (collectors.worker), per Temporal's worker-performance guide.
+    s2s = "temporal_worker_schedule_to_start_latency_seconds"
+    b.threshold(
+        key="temporal_worker_schedule_to_start_p99_seconds", name="TemporalWorkerScheduleToStartHigh",
+        component="temporal",
+        value=(f"histogram_quantile(0.99, sum by (tenant_id, task_queue, le) "
+               f"(rate({s2s}_bucket{{{REAL}}}[5m])))"), op=">", sample=WORKER_QUEUE,
+        summary=f"Tasks of {WHO} wait for a worker in {{{{ $labels.task_queue }}}}",
+        description=(f"p99 schedule-to-start of {WHO} in task queue {{{{ $labels.task_queue }}}} is {VALUE}s over 5m "
+                     "(<SEV> above <T> for <FOR>): its workers have too few slots or too few replicas."),
+        title="Temporal worker schedule-to-start high",
+        fixture=fx.histogram_quantile(s2s, WORKER_BUCKETS, q=0.99, extra=WORKER_EXTRA), unit="seconds",
+    )
+    b.threshold(
+        key="temporal_worker_slots_exhausted", name="TemporalWorkerSlotsExhausted", component="temporal",
+        value=(f"min by (tenant_id, task_queue) "
+               f'(temporal_worker_task_slots_available{{task_type!="local_activity",{REAL}}})'),
+        op="<=", sample=WORKER_QUEUE,
+        summary=f"Workers of {WHO} have no free task slot in {{{{ $labels.task_queue }}}}",
+        description=(f"A worker of {WHO} on task queue {{{{ $labels.task_queue }}}} has {VALUE} free task slots "
+                     "(<SEV> at <T> for <FOR>): it is saturated and new tasks wait in the queue."),
+        title="Temporal worker slots exhausted",
+        fixture=fx.gauge("temporal_worker_task_slots_available", extra=WORKER_EXTRA),
+        fire_level=lambda t, f: 0, quiet_level=lambda t, f: 1,
     )
 
 

@@ -9,6 +9,8 @@ SOURCE_TITLES = {
     "redis": "Redis exporter",
     "temporal": "Temporal exporter",
     "app": "Application (OpenTelemetry collectors)",
+    "business": "Business metrics (collectors.app.business)",
+    "worker": "Temporal workers (SDK telemetry, collectors.worker)",
     "probes": "Uptime probes",
     "exporter": "Exporter self-metrics",
     "node": "node_exporter (external; used by dashboards and alerts)",
