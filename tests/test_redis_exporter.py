@@ -118,7 +118,7 @@ def test_requirepass_and_acl_credentials(tmp_path):
             assert up(exporter) == 0.0, name
             wait_for(lambda e=exporter: "authentication failed" in e.log_text(), 10, what=f"{name}: auth log")
             line = next(x for x in exporter.log_text().splitlines() if "authentication failed" in x)
-            assert "level=ERROR" in line and "redis cache (redis://127.0.0.1:" in line, line
+            assert "level=error" in line and "redis cache (redis://127.0.0.1:" in line, line
         for exporter in exporters.values():
             text, log = exporter.scrape_text(), exporter.log_text()
             for value in (secret, acl_secret, "wrong-password-123"):

@@ -46,6 +46,7 @@ class BackgroundRefresh(Collector):
         self._catalog = catalog
         self.interval = interval
         self.retry_interval = interval if retry_interval is None else min(interval, retry_interval)
+        self.stale_after = 3 * interval  # older data than this is still served but reported as failed
         self._lock = threading.Lock()
         self._snapshot: MetricSet | None = None
         self._snapshot_at: float | None = None
@@ -109,4 +110,6 @@ class BackgroundRefresh(Collector):
             raise error
         if snapshot is None:
             raise CollectorError("not_ready")
+        if self.data_age() > self.stale_after:  # the refresh is stuck or starved
+            raise CollectorError("stale")
 

@@ -124,7 +124,7 @@ class TenantInterceptor(temporalio.client.Interceptor, Interceptor):
             if isinstance(value, str) and value.strip():
                 return self.tenants.resolver.admit(value if value.startswith("_") else normalize(value))
         info = activity.info()
-        return self.tenants.queue_tenant(info.workflow_namespace, info.task_queue)
+        return self.tenants.queue_tenant(info.workflow_namespace or "", info.task_queue)
 
 
 class _ActivityInbound(ActivityInboundInterceptor):
