@@ -28,15 +28,18 @@ def to_csv(report: Report) -> str:
 
 
 def to_json(report: Report) -> str:
+    lines: dict[str, list[dict[str, object]]] = {}
+    for row in rows(report):  # once: grouping per tenant inside the loop below made it quadratic
+        if row["resource"] != "total":
+            lines.setdefault(str(row["tenant_id"]), []).append(
+                {k: v for k, v in row.items() if k not in ("tenant_id", "currency")})
     doc = {
         "currency": report.currency,
         "from": report.start.isoformat(),
         "to": report.end.isoformat(),
         "total": report.total,
         "tenants": [
-            {"tenant_id": tenant, "total": total,
-             "lines": [{k: v for k, v in row.items() if k not in ("tenant_id", "currency")}
-                       for row in rows(report) if row["tenant_id"] == tenant and row["resource"] != "total"]}
+            {"tenant_id": tenant, "total": total, "lines": lines.get(tenant, [])}
             for tenant, total in sorted(report.totals().items())
         ],
     }
@@ -104,8 +107,9 @@ def to_html(report: Report) -> str:
     if len(totals) > 1:
         top = list(totals.items())[:TOP_TENANTS]
         body += [f"<h2>Top {len(top)} tenants by cost</h2>", _bars(top, cur)]
+    grouped = report.by_tenant()
     for tenant, total in totals.items():
-        lines = report.tenant_lines(tenant)
+        lines = grouped.get(tenant, [])
         by_resource: dict[str, float] = {}
         for line in lines:
             by_resource[line.resource] = by_resource.get(line.resource, 0.0) + line.cost

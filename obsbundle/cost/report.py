@@ -62,8 +62,15 @@ class Report:
     def total(self) -> float:
         return math.fsum(line.cost for line in self.lines)
 
+    def by_tenant(self) -> dict[str, list[Line]]:
+        """Each tenant's lines, grouped in one pass (a report can hold thousands of tenants)."""
+        grouped: dict[str, list[Line]] = defaultdict(list)
+        for line in self.lines:
+            grouped[line.tenant_id].append(line)
+        return dict(grouped)
+
     def tenant_lines(self, tenant: str) -> list[Line]:
-        return [line for line in self.lines if line.tenant_id == tenant]
+        return self.by_tenant().get(tenant, [])
 
 
 def parse_day(text: str, flag: str) -> datetime:
@@ -189,8 +196,9 @@ def collect(
 def rows(report: Report) -> list[Mapping[str, object]]:
     """One row per tenant per resource, then each tenant's total: the CSV/JSON billing import."""
     out: list[Mapping[str, object]] = []
+    grouped = report.by_tenant()
     for tenant_id, total in sorted(report.totals().items()):
-        for line in report.tenant_lines(tenant_id):
+        for line in grouped.get(tenant_id, []):
             out.append({"tenant_id": tenant_id, "resource": line.resource, "item": line.item,
                         "quantity": line.quantity, "unit": line.unit, "unit_price": line.unit_price,
                         "cost": line.cost, "currency": report.currency})
