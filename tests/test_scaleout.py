@@ -91,10 +91,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "deploy": {"cluster": "scaleout", "shards": SHARDS, "scrape_interval": "1s",
                        "remote_write_url": vm.write_url, "query_url": vm.url,
                        "targets": {"redis": [e.address for e in exporters.values()], "app": []}},
+            "dashboards": {"grafana_url": "https://grafana.example"},
             "alerting": {
                 "for_scale": 0.01, "group_wait": "1s", "group_interval": "2s", "repeat_interval": "1h",
                 "runbook_base_url": "https://runbooks.example/docs/runbooks.md",
-                "dashboard_base_url": "https://grafana.example/d",
                 "slack": {"api_url_file": str(tmp / "slack_url")},
                 "pagerduty": {"routing_key_file": str(tmp / "pd_key"), "url": f"{recorder.url}/pagerduty"},
             },
@@ -210,7 +210,7 @@ def test_dashboard_queries_return_data_from_victoriametrics(stack: dict[str, Any
 
 
 def _pd(recorder: Recorder, alertname: str) -> list[dict[str, Any]]:
-    return [e for e in recorder.pagerduty()
+    return [e for e in recorder.bodies("/pagerduty")
             if e["event_action"] == "trigger" and e["payload"]["custom_details"]["alertname"] == alertname]
 
 
