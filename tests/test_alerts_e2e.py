@@ -32,6 +32,7 @@ from obsbundle import config as obsconfig
 from obsbundle.services import (
     AlertmanagerServer,
     ExporterProcess,
+    ExpositionServer,
     PostgresServer,
     PrometheusServer,
     TemporalServer,
@@ -109,26 +110,11 @@ class TenantTraffic:
         self.lock = threading.Lock()
         self.totals: dict[tuple[str, str], float] = {}
         self.last = time.monotonic()
-        traffic = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = traffic.exposition().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.server = ExpositionServer(lambda: self.exposition().encode())
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.httpd.server_address[1]}"
+        return self.server.address
 
     def set(self, mix: dict[str, tuple[float, float]]) -> None:
         with self.lock:
@@ -155,8 +141,7 @@ class TenantTraffic:
         return "\n".join(lines) + "\n"
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()
 
 
 @pytest.fixture(scope="module")

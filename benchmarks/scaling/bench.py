@@ -20,9 +20,7 @@ import os
 import re
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ import yaml
 from obsbundle.catalog import static_catalog
 from obsbundle.services import (
     ExporterProcess,
+    ExpositionServer,
     PostgresServer,
     PrometheusServer,
     RedisServer,
@@ -165,31 +164,18 @@ class Target:
         self.series = len(names)
         self.bodies = [("\n".join(f"{n} {v}" for n in names) + "\n").encode() for v in (1, 2)]
         self.scrapes = 0
-        target = self
+        self.server = ExpositionServer(self._body)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                target.scrapes += 1
-                body = target.bodies[target.scrapes % 2]
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    def _body(self) -> bytes:
+        self.scrapes += 1
+        return self.bodies[self.scrapes % 2]
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.httpd.server_address[1]}"
+        return self.server.address
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()
 
 
 def own_metrics(prom: PrometheusServer) -> dict[str, float]:

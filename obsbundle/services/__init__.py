@@ -12,7 +12,7 @@ from obsbundle.services.alertmanager import AlertmanagerServer
 from obsbundle.services.cli import run_cli
 from obsbundle.services.debian_exporters import DebianExporter, NodeExporter
 from obsbundle.services.exporter import ExporterProcess
-from obsbundle.services.http_target import TargetServer, self_signed_cert
+from obsbundle.services.http_target import ExpositionServer, TargetServer, self_signed_cert
 from obsbundle.services.metrics_text import Samples, by_tenant, parse_metrics, sample_sum
 from obsbundle.services.pgbouncer import PgBouncerServer
 from obsbundle.services.postgres import PostgresServer, ReplicaServer, pg_bindir
@@ -44,6 +44,7 @@ __all__ = [
     "AlertmanagerServer",
     "DebianExporter",
     "ExporterProcess",
+    "ExpositionServer",
     "Loopback",
     "NodeExporter",
     "PgBouncerServer",
