@@ -12,21 +12,23 @@ import argparse
 import asyncio
 import random
 import time
+from collections.abc import Mapping
 
 import httpx
 
 from obsbundle.config import parse_duration
 
 # tenant -> (typical latency s, slow-tail latency s, tail share, error share, inference share)
-PROFILES = {
+Profile = tuple[float, float, float, float, float]
+PROFILES: dict[str, Profile] = {
     "acme": (0.02, 0.2, 0.05, 0.0, 0.3),
     "beta": (0.1, 0.8, 0.10, 0.05, 0.3),
     "gamma": (0.4, 2.6, 0.20, 0.15, 0.5),
 }
 
 
-def request_path(tenant: str, rng: random.Random) -> str:
-    typical, tail, tail_share, error_share, infer_share = PROFILES[tenant]
+def request_path(tenant: str, rng: random.Random, profiles: Mapping[str, Profile] = PROFILES) -> str:
+    typical, tail, tail_share, error_share, infer_share = profiles[tenant]
     sleep = tail if rng.random() < tail_share else typical * rng.uniform(0.5, 1.5)
     status = 500 if rng.random() < error_share else 200
     if rng.random() < infer_share:
@@ -37,25 +39,28 @@ def request_path(tenant: str, rng: random.Random) -> str:
 
 
 async def _worker(
-    client: httpx.AsyncClient, tenant: str, until: float, rng: random.Random, counts: dict[str, int]
+    client: httpx.AsyncClient, tenant: str, until: float, rng: random.Random, counts: dict[str, int],
+    profiles: Mapping[str, Profile],
 ) -> None:
     while time.monotonic() < until:
         try:
-            await client.get(request_path(tenant, rng), headers={"X-Tenant-ID": tenant})
+            await client.get(request_path(tenant, rng, profiles), headers={"X-Tenant-ID": tenant})
             counts[tenant] = counts.get(tenant, 0) + 1
         except httpx.HTTPError:
             await asyncio.sleep(0.5)
 
 
-async def run(url: str, duration: float, concurrency: int = 2, seed: int = 7) -> dict[str, int]:
-    """Drive traffic for `duration` seconds; returns requests completed per tenant."""
+async def run(url: str, duration: float, concurrency: int = 2, seed: int = 7,
+              profiles: Mapping[str, Profile] = PROFILES) -> dict[str, int]:
+    """Drive traffic for `duration` seconds, one mix per tenant of `profiles`; returns requests
+    completed per tenant."""
     rng = random.Random(seed)
     counts: dict[str, int] = {}
     until = time.monotonic() + duration
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         workers = [
-            _worker(client, tenant, until, random.Random(rng.random()), counts)
-            for tenant in PROFILES
+            _worker(client, tenant, until, random.Random(rng.random()), counts, profiles)
+            for tenant in profiles
             for _ in range(concurrency)
         ]
         await asyncio.gather(*workers)

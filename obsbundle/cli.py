@@ -66,9 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=["csv", "json", "html"], default="csv")
     report.add_argument("--output", default="-", help="file to write (default: standard output)")
 
-    demo = sub.add_parser("demo", help="start seeded services, exporters and Prometheus on loopback")
+    from obsbundle.demo.incidents import DEFAULT, INCIDENTS
+
+    demo = sub.add_parser("demo", help="the whole loop on loopback: seeded services and incidents, exporters, "
+                                       "Prometheus, Alertmanager, notifications printed as they arrive")
     _add_config(demo)
     demo.add_argument("--duration", default=None, help="stop after this long (e.g. 60s); default: until Ctrl-C")
+    demo.add_argument("--incident", action="append", choices=sorted(INCIDENTS), metavar="NAME",
+                      help=f"start this incident (repeatable; default: {', '.join(DEFAULT)}; "
+                           f"one of {', '.join(sorted(INCIDENTS))})")
     return parser
 
 
@@ -154,7 +160,7 @@ def run_usage(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from obsbundle.demo import run
+    from obsbundle.demo.stack import run
 
     setup_logging("info")
     return run(config.load(args.config), args)

@@ -12,20 +12,16 @@ trigger event (Alertmanager re-sends a group's trigger when its alerts change; P
 
 from __future__ import annotations
 
-import email
 import json
 import threading
 import time
 from collections.abc import Iterator
-from email import policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
-from aiosmtpd.controller import Controller
 
 import generators.alerts as alerts
 from obsbundle import config as obsconfig
@@ -33,10 +29,10 @@ from obsbundle.services import (
     AlertmanagerServer,
     ExporterProcess,
     ExpositionServer,
+    NotificationSink,
     PostgresServer,
     PrometheusServer,
     TemporalServer,
-    free_port,
     wait_for,
 )
 
@@ -45,61 +41,6 @@ RUNBOOKS = "https://runbooks.example/docs/runbooks.md"
 GRAFANA = "https://grafana.example"
 TIMEOUT = 90
 WATCHDOG_EVERY = "2s"
-
-
-class Recorder:
-    """A loopback HTTP server standing in for Slack, PagerDuty and the dead man's switch."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, float, dict[str, Any]]] = []
-        self.lock = threading.Lock()
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with recorder.lock:
-                    recorder.requests.append((self.path, time.monotonic(), json.loads(body)))
-                reply = b'{"status":"success"}' if self.path.startswith("/pagerduty") else b"ok"
-                self.send_response(202 if self.path.startswith("/pagerduty") else 200)
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def bodies(self, path: str, since: float = 0.0) -> list[dict[str, Any]]:
-        with self.lock:
-            return [body for p, at, body in self.requests if p == path and at >= since]
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-class Mailbox:
-    """Every message a real SMTP server on loopback accepted."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-        self.port = free_port()
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-    def close(self) -> None:
-        self.controller.stop()
 
 
 class TenantTraffic:
@@ -147,7 +88,8 @@ class TenantTraffic:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("alerts-e2e")
-    recorder, mailbox, traffic = Recorder(), Mailbox(), TenantTraffic()
+    sink, traffic = NotificationSink(), TenantTraffic()
+    recorder = mailbox = sink
     (tmp / "slack_url").write_text(f"{recorder.url}/slack\n")
     (tmp / "deadman_url").write_text(f"{recorder.url}/deadman\n")
     (tmp / "pd_key").write_text(ROUTING_KEY + "\n")
@@ -166,7 +108,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 "for_scale": 0.01, "group_wait": "1s", "group_interval": "2s", "repeat_interval": "1h",
                 "runbook_base_url": RUNBOOKS,
                 "slack": {"api_url_file": str(tmp / "slack_url")},
-                "email": {"smarthost": f"127.0.0.1:{mailbox.port}", "to": "oncall@platform.test",
+                "email": {"smarthost": sink.smarthost, "to": "oncall@platform.test",
                           "from": "alertmanager@platform.test", "auth_username": None,
                           "auth_password_file": None, "require_tls": False},
                 "pagerduty": {"routing_key_file": str(tmp / "pd_key"), "url": f"{recorder.url}/pagerduty"},
@@ -190,8 +132,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         for service in reversed(services):
             service.close()
         traffic.close()
-        mailbox.close()
-        recorder.close()
+        sink.close()
 
 
 class Scenario:
@@ -199,7 +140,7 @@ class Scenario:
 
     def __init__(self, world: dict[str, Any], jobs: tuple[str, ...]) -> None:
         self.world = world
-        self.recorder: Recorder = world["recorder"]
+        self.recorder: NotificationSink = world["recorder"]
         self.started = time.monotonic()
         tmp = world["tmp"]
         self.am = AlertmanagerServer(tmp / "alerts/alertmanager.yml")
@@ -247,7 +188,7 @@ def _wait(predicate: Any, what: str) -> Any:
     return wait_for(predicate, TIMEOUT, 0.25, what=what)
 
 
-def _everything_mentions(recorder: Recorder, since: float, text: str) -> bool:
+def _everything_mentions(recorder: NotificationSink, since: float, text: str) -> bool:
     return any(text in json.dumps(b) for path in ("/pagerduty", "/slack") for b in recorder.bodies(path, since))
 
 
@@ -361,4 +302,4 @@ def test_every_generated_rule_evaluates_without_error(world: dict[str, Any]) -> 
 def test_generated_files_on_disk(world: dict[str, Any]) -> None:
     am = yaml.safe_load(Path(world["tmp"] / "alerts/alertmanager.yml").read_text())
     email_cfg = next(r for r in am["receivers"] if r["name"] == "warning-email-slack")["email_configs"][0]
-    assert email_cfg["smarthost"] == f"127.0.0.1:{world['mailbox'].port}" and "auth_password" not in email_cfg
+    assert email_cfg["smarthost"] == world['mailbox'].smarthost and "auth_password" not in email_cfg

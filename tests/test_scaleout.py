@@ -2,7 +2,7 @@
 exporter, scraped by two Prometheus agent-mode shards running the generated shard configs
 (hashmod on the address), both remote-writing into VictoriaMetrics; vmalert evaluates every
 generated rule file against it and notifies Alertmanager (the generated alertmanager.yml), whose
-Slack and PagerDuty receivers are the loopback recorder of tests/test_alerts_e2e.py."""
+Slack and PagerDuty receivers are obsbundle's loopback NotificationSink."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from generators import promql_lint as promql
 from generators.dashboards import checks
 from generators.deploy import prometheus
 from obsbundle import config as obsconfig
-from obsbundle.services import AlertmanagerServer, ExporterProcess, RedisServer, wait_for
+from obsbundle.services import AlertmanagerServer, ExporterProcess, NotificationSink, RedisServer, wait_for
 from obsbundle.services.victoriametrics import PrometheusAgent, VictoriaMetricsServer, VmalertServer
-from tests.test_alerts_e2e import ROUTING_KEY, Recorder
+from tests.test_alerts_e2e import ROUTING_KEY
 from tests.test_dashboards_live import NOT_PRODUCED_HERE, VARIABLES, expand, run_query
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ def _every_second(rule_file: str) -> str:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("scaleout")
-    recorder = Recorder()
+    recorder = NotificationSink()
     (tmp / "slack_url").write_text(f"{recorder.url}/slack\n")
     (tmp / "pd_key").write_text(ROUTING_KEY + "\n")
     with contextlib.ExitStack() as stack:
@@ -209,7 +209,7 @@ def test_dashboard_queries_return_data_from_victoriametrics(stack: dict[str, Any
           file=sys.stderr)
 
 
-def _pd(recorder: Recorder, alertname: str) -> list[dict[str, Any]]:
+def _pd(recorder: NotificationSink, alertname: str) -> list[dict[str, Any]]:
     return [e for e in recorder.bodies("/pagerduty")
             if e["event_action"] == "trigger" and e["payload"]["custom_details"]["alertname"] == alertname]
 

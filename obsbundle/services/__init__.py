@@ -14,6 +14,7 @@ from obsbundle.services.debian_exporters import DebianExporter, NodeExporter
 from obsbundle.services.exporter import ExporterProcess
 from obsbundle.services.http_target import ExpositionServer, TargetServer, self_signed_cert
 from obsbundle.services.metrics_text import Samples, by_tenant, parse_metrics, sample_sum
+from obsbundle.services.notification_sink import Notification, NotificationSink
 from obsbundle.services.pgbouncer import PgBouncerServer
 from obsbundle.services.postgres import PostgresServer, ReplicaServer, pg_bindir
 from obsbundle.services.process import (
@@ -47,6 +48,8 @@ __all__ = [
     "ExpositionServer",
     "Loopback",
     "NodeExporter",
+    "Notification",
+    "NotificationSink",
     "PgBouncerServer",
     "PostgresServer",
     "PrometheusAPI",
