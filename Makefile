@@ -58,7 +58,11 @@ test: system venv
 demo: system venv
 	$(OBSBUNDLE) demo --config $(CONFIG)
 
-bench: system-bench venv
+$(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[bench]'
+	touch $@
+
+bench: system-bench venv $(VENV)/.bench-installed
 	$(PY) -m benchmarks
 
 clean:

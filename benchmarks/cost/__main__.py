@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.results import record
 from obsbundle.cost.model import cost_model, cost_series, usage_series
 from obsbundle.services import VictoriaMetricsServer, run_cli
 
@@ -85,6 +86,7 @@ def main() -> int:
     print("|---|---|---|---|")
     for fmt, wall, cpu, size in results:
         print(f"| {fmt} | {wall:.1f} | {cpu:.1f} | {size:,} |")
+        record("cost", f"usage report, {args.tenants} tenants x 30 days, {fmt}", f"{wall:.1f} s")
     return 0
 
 
