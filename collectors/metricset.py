@@ -6,6 +6,7 @@ import builtins
 import functools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -22,12 +23,26 @@ class UncataloguedMetric(KeyError):
     """A collector tried to emit a metric the catalog does not declare."""
 
 
+@dataclass(frozen=True, eq=False)
+class Rendered:
+    """A finished MetricSet and each of its families' sample lines, rendered once.
+
+    A background pass is rendered when it completes (`MetricSet.rendered()`), then attached to
+    every scrape's set (`MetricSet.attach`), so a scrape copies bytes instead of re-rendering
+    tens of thousands of series. `snapshot` keeps the samples for families()/value() readers.
+    """
+
+    snapshot: MetricSet
+    lines: Mapping[str, bytes]  # family -> its sample lines, without HELP/TYPE
+
+
 class MetricSet:
     """Samples for one scrape, grouped by family; label sets are checked against the catalog.
 
     `const_labels` (typically `server`) are added to every sample whose metric declares them.
     Adding the same series twice sums the values, which is how per-table rows fold into a
-    per-tenant series.
+    per-tenant series. Attached `Rendered` passes count as merged in, and must not repeat a
+    series of the set itself (their lines are served beside it, not summed into it).
     """
 
     def __init__(self, catalog: Catalog, const_labels: Mapping[str, str] | None = None) -> None:
@@ -35,6 +50,7 @@ class MetricSet:
         self.const_labels = dict(const_labels or {})
         self._values: dict[str, dict[tuple[str, ...], float]] = {}
         self._histograms: dict[str, dict[tuple[str, ...], tuple[list[tuple[str, float]], float]]] = {}
+        self.attached: list[Rendered] = []
 
     def _metric(self, name: str) -> Metric:
         try:
@@ -90,14 +106,47 @@ class MetricSet:
             target.setdefault(name, {})
 
     def names(self) -> builtins.set[str]:  # `set` here is the method above
-        return set(self._values) | set(self._histograms)
+        names = set(self._values) | set(self._histograms)
+        for rendered in self.attached:
+            names |= rendered.snapshot.names()
+        return names
 
     def value(self, name: str, **labels: str) -> float | None:
-        """Read back one series (tests and derived ratios)."""
+        """Read back one series, attached passes included (tests and derived ratios)."""
         metric = self._metric(name)
-        return self._values.get(name, {}).get(self._key(metric, labels))
+        key = self._key(metric, labels)
+        found = [s._values[name][key] for s in (self, *(r.snapshot for r in self.attached))
+                 if key in s._values.get(name, {})]
+        return sum(found) if found else None
+
+    def attach(self, rendered: Rendered) -> None:
+        """Serve a pre-rendered pass with this set (see Rendered)."""
+        self.attached.append(rendered)
+
+    def rendered(self) -> Rendered:
+        """This set's sample lines per family, for a set that will not change any more."""
+        lines: dict[str, bytes] = {}
+        for name in self._values:
+            lines[name] = self._lines(name).encode()
+        for name in self._histograms:
+            text = self._histogram_text(name)
+            lines[name] = text.split("\n", 2)[2].encode()  # drop the HELP and TYPE lines
+        return Rendered(self, lines)
+
+    def _flattened(self) -> MetricSet:
+        """A copy with the attached passes merged in (the slow path for families())."""
+        flat = MetricSet(self.catalog, self.const_labels)
+        pending = [self]
+        while pending:
+            source = pending.pop()
+            flat.merge(source)
+            pending.extend(r.snapshot for r in source.attached)
+        flat.attached = []
+        return flat
 
     def families(self) -> list[Family]:
+        if self.attached:
+            return self._flattened().families()
         out: list[Family] = []
         for name in sorted(self._values):
             metric = self.catalog[name]
@@ -123,30 +172,58 @@ class MetricSet:
 
         Written directly from the stored series, without a Sample object or per-label name
         validation for every series: about five times faster at 10,000+ series, which is most
-        of an exporter's CPU per scrape for a thousand tenants.
+        of an exporter's CPU per scrape for a thousand tenants. Attached passes add their lines
+        under the same HELP/TYPE (collectors/runtime/exposition.py caches them between passes).
         """
+        return self.render_families(self.names()).encode()
+
+    def render_families(self, names: Iterable[str]) -> str:
+        """The text of these families: HELP/TYPE, own lines, then each attached pass's lines.
+        Counters and gauges first, then histograms, each in name order (generate_latest's order)."""
         out: list[str] = []
-        for name in sorted(self._values):
-            metric = self.catalog[name]
-            kind = "counter" if metric.type == "counter" else "gauge"
-            out.append(f"# HELP {name} {_escape_help(metric.help)}\n# TYPE {name} {kind}\n")
-            labels_of = _label_renderer(metric.labels)
-            for key, value in sorted(self._values[name].items()):
-                labels = labels_of(key)
-                out.append(f"{name}{{{labels}}} {_go_float(value)}\n" if labels else f"{name} {_go_float(value)}\n")
-        if self._histograms:  # rare and small: reuse the reference encoder
-            from prometheus_client.exposition import generate_latest
+        wanted = set(names)
+        histograms = {n for n in wanted if self.catalog[n].type == "histogram"}
+        for name in [*sorted(wanted - histograms), *sorted(histograms)]:
+            out.append(self.header(name))
+            if name in self._values:
+                out.append(self._lines(name))
+            elif name in self._histograms:
+                out.append(self._histogram_text(name).split("\n", 2)[2])
+            out.extend(r.lines[name].decode() for r in self.attached if name in r.lines)
+        return "".join(out)
 
-            histograms = MetricSet(self.catalog)
-            histograms._histograms = self._histograms
-            families = histograms.families()
+    def header(self, name: str) -> str:
+        metric = self.catalog[name]
+        kind = metric.type if metric.type in ("counter", "histogram") else "gauge"
+        return f"# HELP {name} {_escape_help(metric.help)}\n# TYPE {name} {kind}\n"
 
-            class _Families:
-                def collect(self) -> list[Family]:
-                    return families
+    def own_names(self, with_samples: bool = False) -> builtins.set[str]:
+        """Families of this set itself, not of an attached pass (only those with samples, or all)."""
+        return ({n for n, s in self._values.items() if s or not with_samples}
+                | {n for n, s in self._histograms.items() if s or not with_samples})
 
-            out.append(generate_latest(_Families()).decode())
-        return "".join(out).encode()
+    def _lines(self, name: str) -> str:
+        metric = self.catalog[name]
+        labels_of = _label_renderer(metric.labels)
+        out: list[str] = []
+        for key, value in sorted(self._values[name].items()):
+            labels = labels_of(key)
+            out.append(f"{name}{{{labels}}} {_go_float(value)}\n" if labels else f"{name} {_go_float(value)}\n")
+        return "".join(out)
+
+    def _histogram_text(self, name: str) -> str:
+        """One histogram family through the reference encoder (rare and small)."""
+        from prometheus_client.exposition import generate_latest
+
+        one = MetricSet(self.catalog)
+        one._histograms = {name: self._histograms[name]}
+        families = one.families()
+
+        class _Families:
+            def collect(self) -> list[Family]:
+                return families
+
+        return generate_latest(_Families()).decode()
 
     def merge(self, other: MetricSet) -> None:
         for name, series in other._values.items():
@@ -155,6 +232,7 @@ class MetricSet:
                 target[key] = target.get(key, 0.0) + value
         for name, histograms in other._histograms.items():
             self._histograms.setdefault(name, {}).update(histograms)
+        self.attached.extend(other.attached)
 
 
 @functools.lru_cache(maxsize=512)

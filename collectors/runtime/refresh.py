@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from collectors.metricset import MetricSet
+from collectors.metricset import MetricSet, Rendered
 from collectors.runtime.contract import Collector
 from collectors.runtime.errors import CollectorError, error_code
 from obsbundle.catalog import Catalog
@@ -21,9 +21,11 @@ class BackgroundRefresh(Collector):
     """Runs `refresh()` every `interval` seconds in a thread and serves the last complete result.
 
     For sources whose collection is too slow or rate-limited for the scrape path (a Redis keyspace
-    pass, Temporal visibility queries). `collect` costs a dict merge; `data_age` says how old the
-    data is. A failed refresh keeps serving the previous result and re-raises on collect, so the
-    up gauge drops while the last good figures stay visible.
+    pass, Temporal visibility queries). A completed refresh is rendered to text once, in the
+    refresh thread, and `collect` attaches that `Rendered` pass to the scrape's set: a scrape
+    copies the pass's bytes, whatever its size (collectors/runtime/exposition.py). `data_age` says
+    how old the data is. A failed refresh keeps serving the previous result and re-raises on
+    collect, so the up gauge drops while the last good figures stay visible.
     """
 
     def __init__(
@@ -48,7 +50,7 @@ class BackgroundRefresh(Collector):
         self.retry_interval = interval if retry_interval is None else min(interval, retry_interval)
         self.stale_after = 3 * interval  # older data than this is still served but reported as failed
         self._lock = threading.Lock()
-        self._snapshot: MetricSet | None = None
+        self._snapshot: Rendered | None = None
         self._snapshot_at: float | None = None
         self._error: BaseException | None = None
         self._stop = threading.Event()
@@ -82,8 +84,9 @@ class BackgroundRefresh(Collector):
                 self._error = exc
                 self.failures += 1
             raise
+        rendered = out.rendered()  # once per pass, here, never on the scrape path
         with self._lock:
-            self._snapshot, self._snapshot_at, self._error = out, time.monotonic(), None
+            self._snapshot, self._snapshot_at, self._error = rendered, time.monotonic(), None
             self.refreshes += 1
 
     def _loop(self) -> None:
@@ -105,7 +108,7 @@ class BackgroundRefresh(Collector):
         with self._lock:
             snapshot, error = self._snapshot, self._error
         if snapshot is not None:
-            out.merge(snapshot)
+            out.attach(snapshot)
         if error is not None:
             raise error
         if snapshot is None:
