@@ -50,6 +50,7 @@ class MetricSet:
         self.const_labels = dict(const_labels or {})
         self._values: dict[str, dict[tuple[str, ...], float]] = {}
         self._histograms: dict[str, dict[tuple[str, ...], tuple[list[tuple[str, float]], float]]] = {}
+        self._text: dict[str, str] = {}  # a family's lines written by set_column, valid until it changes
         self.attached: list[Rendered] = []
 
     def _metric(self, name: str) -> Metric:
@@ -78,6 +79,7 @@ class MetricSet:
         series = self._values.setdefault(name, {})
         key = self._key(metric, labels or {})
         series[key] = series.get(key, 0.0) + value
+        self._text.pop(name, None)
 
     def set(self, name: str, value: float | int | None, labels: Mapping[str, object] | None = None) -> None:
         """Like add, but replaces rather than sums an existing series."""
@@ -85,6 +87,40 @@ class MetricSet:
             return
         metric = self._metric(name)
         self._values.setdefault(name, {})[self._key(metric, labels or {})] = float(value)
+        self._text.pop(name, None)
+
+    def set_column(self, name: str, label: str, values: Mapping[str, float],
+                   labels: Mapping[str, object] | None = None) -> None:
+        """Set a family's series that differ in one label only (one per tenant: a query column),
+        rendering their lines at once: checks the label set once, not per series, and writes each
+        line from a fixed prefix, so thousands of tenants cost one string join. The text is what
+        render_text would write for the same series; any later change to the family drops it."""
+        metric = self._metric(name)
+        if metric.type == "histogram":
+            raise ValueError(f"{name} is a histogram; use add_histogram")
+        fixed: dict[str, object] = {k: v for k, v in self.const_labels.items() if k in metric.labels}
+        fixed.update(labels or {})
+        fixed[label] = ""
+        template = self._key(metric, fixed)  # validates the label set
+        at = metric.labels.index(label)
+        series = self._values.setdefault(name, {})
+        if series:  # merging into existing series: the generic path keeps sum/sort semantics
+            for value_of_label, value in values.items():
+                self.set(name, value, {**fixed, label: value_of_label})
+            return
+        before, after = template[:at], template[at + 1:]
+        for value_of_label, value in values.items():
+            series[(*before, value_of_label, *after)] = float(value)
+        names = sorted(metric.labels)
+        rendered = dict(zip(metric.labels, template, strict=True))
+        lead = ",".join(f'{n}="{_escape_value(rendered[n])}"' for n in names[:names.index(label)])
+        tail = ",".join(f'{n}="{_escape_value(rendered[n])}"' for n in names[names.index(label) + 1:])
+        prefix = f'{name}{{{lead + "," if lead else ""}{label}="'
+        suffix = f'",{tail}}} ' if tail else '"} '
+        self._text[name] = "".join([
+            f"{prefix}{_escape_value(v) if _needs_escape(v) else v}{suffix}{_go_float(series_value)}\n"
+            for v, series_value in sorted((k[at], x) for k, x in series.items())
+        ])
 
     def add_histogram(
         self,
@@ -127,7 +163,7 @@ class MetricSet:
         """This set's sample lines per family, for a set that will not change any more."""
         lines: dict[str, bytes] = {}
         for name in self._values:
-            lines[name] = self._lines(name).encode()
+            lines[name] = (self._text[name] if name in self._text else self._lines(name)).encode()
         for name in self._histograms:
             text = self._histogram_text(name)
             lines[name] = text.split("\n", 2)[2].encode()  # drop the HELP and TYPE lines
@@ -185,7 +221,9 @@ class MetricSet:
         histograms = {n for n in wanted if self.catalog[n].type == "histogram"}
         for name in [*sorted(wanted - histograms), *sorted(histograms)]:
             out.append(self.header(name))
-            if name in self._values:
+            if name in self._text:
+                out.append(self._text[name])
+            elif name in self._values:
                 out.append(self._lines(name))
             elif name in self._histograms:
                 out.append(self._histogram_text(name).split("\n", 2)[2])
@@ -228,6 +266,11 @@ class MetricSet:
     def merge(self, other: MetricSet) -> None:
         for name, series in other._values.items():
             target = self._values.setdefault(name, {})
+            if not target and name in other._text:  # nothing to sum with: keep the rendered lines
+                target.update(series)
+                self._text[name] = other._text[name]
+                continue
+            self._text.pop(name, None)
             for key, value in series.items():
                 target[key] = target.get(key, 0.0) + value
         for name, histograms in other._histograms.items():
@@ -260,6 +303,10 @@ def _go_float(value: float) -> str:
 
 def _escape_help(text: str) -> str:
     return text.replace("\\", r"\\").replace("\n", r"\n")
+
+
+def _needs_escape(text: str) -> bool:
+    return "\\" in text or "\n" in text or '"' in text
 
 
 def _escape_value(text: str) -> str:

@@ -24,18 +24,23 @@ TABLES = ("orders", "order_items", "invoices", "users", "sessions", "events", "j
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def seed(pg: PostgresServer, tenants: int, rows: int) -> None:
+def seed(pg: PostgresServer, tenants: int, rows: int, batch: int = 50) -> None:
+    """`batch` tenants per transaction: one round trip each, and few enough relations that their
+    locks fit the lock table (each new table, index and TOAST table holds one until commit)."""
     import psycopg
 
     with psycopg.connect(pg.dsn, autocommit=True) as conn:
-        for i in range(tenants):
-            schema = f"tenant_t{i:04d}"
-            statements = [f"CREATE SCHEMA {schema}"]
-            for table in TABLES:
-                statements.append(f"CREATE TABLE {schema}.{table} (id int PRIMARY KEY, payload text)")
-                statements.append(
-                    f"INSERT INTO {schema}.{table} SELECT g, md5(g::text) FROM generate_series(1, {rows}) g"
-                )
+        for first in range(0, tenants, batch):
+            statements = ["BEGIN"]
+            for i in range(first, min(tenants, first + batch)):
+                schema = f"tenant_t{i:05d}" if tenants > 9999 else f"tenant_t{i:04d}"
+                statements.append(f"CREATE SCHEMA {schema}")
+                for table in TABLES:
+                    statements.append(f"CREATE TABLE {schema}.{table} (id int PRIMARY KEY, payload text)")
+                    statements.append(
+                        f"INSERT INTO {schema}.{table} SELECT g, md5(g::text) FROM generate_series(1, {rows}) g"
+                    )
+            statements.append("COMMIT")
             conn.execute("; ".join(statements))
         conn.execute("ANALYZE")
 

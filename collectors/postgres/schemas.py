@@ -80,14 +80,33 @@ class SchemaCollector(PgCollector):
         self.tenants = tenants
 
     def collect(self, out: MetricSet, deadline: float) -> None:
+        """One row per schema in, one line per tenant and metric out: the rows stay tuples and each
+        metric's column becomes its family's text in one pass (MetricSet.set_column), so at 10,000
+        tenants the scrape costs little more than the query itself."""
         table = self.tenants.load(self.session, deadline)
         metrics = out.catalog.by_query(SCHEMA_STATS)
-        rows = self.session.query_dicts(deadline, stats_sql(metrics))
+        names, rows = self.session.run(deadline, stats_sql(metrics))
         out.declare_empty(m.name for m in metrics)
         tenant_of = self.tenants.tenant
-        values = fold(metrics, ((tenant_of(row["schema"], table), row) for row in rows))
-        for (name, tenant), value in values.items():
-            out.set(name, value, {"tenant_id": tenant})
+        column = {name: i for i, name in enumerate(names)}  # read by column name, never position
+        schema = column["schema"]
+        tenants = [tenant_of(row[schema], table) for row in rows]
+        if len(set(tenants)) < len(tenants):  # several schemas per tenant: fold them by `combine`
+            by_name = [dict(zip(names, row, strict=True)) for row in rows]
+            columns: dict[str, dict[str, float]] = {m.name: {} for m in metrics}
+            for (name, tenant), value in fold(metrics, zip(tenants, by_name, strict=True)).items():
+                columns[name][tenant] = value
+            for name, values in columns.items():
+                out.set_column(name, "tenant_id", values)
+            return
+        for metric in metrics:
+            i = column[metric.name]
+            if metric.combine == "max":  # as fold() does for one row: ages never below 0
+                out.set_column(metric.name, "tenant_id", {
+                    t: max(0.0, v) for t, row in zip(tenants, rows, strict=True) if (v := row[i]) is not None})
+            else:
+                out.set_column(metric.name, "tenant_id", {
+                    t: v for t, row in zip(tenants, rows, strict=True) if (v := row[i]) is not None})
 
 
 class SizeRefresh(BackgroundRefresh):
