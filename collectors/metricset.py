@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -89,38 +90,62 @@ class MetricSet:
         self._values.setdefault(name, {})[self._key(metric, labels or {})] = float(value)
         self._text.pop(name, None)
 
-    def set_column(self, name: str, label: str, values: Mapping[str, float],
-                   labels: Mapping[str, object] | None = None) -> None:
-        """Set a family's series that differ in one label only (one per tenant: a query column),
-        rendering their lines at once: checks the label set once, not per series, and writes each
-        line from a fixed prefix, so thousands of tenants cost one string join. The text is what
-        render_text would write for the same series; any later change to the family drops it."""
-        metric = self._metric(name)
-        if metric.type == "histogram":
-            raise ValueError(f"{name} is a histogram; use add_histogram")
-        fixed: dict[str, object] = {k: v for k, v in self.const_labels.items() if k in metric.labels}
-        fixed.update(labels or {})
-        fixed[label] = ""
-        template = self._key(metric, fixed)  # validates the label set
-        at = metric.labels.index(label)
-        series = self._values.setdefault(name, {})
-        if series:  # merging into existing series: the generic path keeps sum/sort semantics
-            for value_of_label, value in values.items():
-                self.set(name, value, {**fixed, label: value_of_label})
-            return
-        before, after = template[:at], template[at + 1:]
-        for value_of_label, value in values.items():
-            series[(*before, value_of_label, *after)] = float(value)
-        names = sorted(metric.labels)
-        rendered = dict(zip(metric.labels, template, strict=True))
-        lead = ",".join(f'{n}="{_escape_value(rendered[n])}"' for n in names[:names.index(label)])
-        tail = ",".join(f'{n}="{_escape_value(rendered[n])}"' for n in names[names.index(label) + 1:])
-        prefix = f'{name}{{{lead + "," if lead else ""}{label}="'
-        suffix = f'",{tail}}} ' if tail else '"} '
-        self._text[name] = "".join([
-            f"{prefix}{_escape_value(v) if _needs_escape(v) else v}{suffix}{_go_float(series_value)}\n"
-            for v, series_value in sorted((k[at], x) for k, x in series.items())
-        ])
+    def set_columns(self, label: str, keys: Sequence[str], columns: Mapping[str, Sequence[float | None]],
+                    labels: Mapping[str, object] | None = None) -> None:
+        """Set families whose series differ in one label only: `columns[name][i]` is the value of
+        family `name` for `label=keys[i]` (None: no series), e.g. one query row per tenant.
+
+        The per-tenant fast path: keys are sorted and escaped once for every family, each family's
+        lines are written at once from a fixed prefix, and the label set is checked per family, not
+        per series. The text is what render_text would write for the same series; a later change
+        to a family drops its text (and a family that already has series takes the generic path).
+        """
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"{label}: keys must be distinct")
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        escaped = [_escape_value(k) if _needs_escape(k) else k for k in keys]
+        shapes: dict[tuple[str, ...], tuple[list[tuple[str, ...]], list[str]]] = {}
+        for name, column in columns.items():
+            metric = self._metric(name)
+            if metric.type == "histogram":
+                raise ValueError(f"{name} is a histogram; use add_histogram")
+            fixed: dict[str, object] = {k: v for k, v in self.const_labels.items() if k in metric.labels}
+            fixed.update(labels or {})
+            fixed[label] = ""
+            series = self._values.setdefault(name, {})
+            if series:  # merging into existing series: the generic path keeps sum/sort semantics
+                for key, value in zip(keys, column, strict=True):
+                    self.set(name, value, {**fixed, label: key})
+                continue
+            if metric.labels not in shapes:
+                template = self._key(metric, fixed)  # validates the label set
+                at = metric.labels.index(label)
+                rendered = dict(zip(metric.labels, template, strict=True))
+                names = sorted(metric.labels)
+                lead = "".join(f'{n}="{_escape_value(rendered[n])}",' for n in names[:names.index(label)])
+                tail = "".join(f',{n}="{_escape_value(rendered[n])}"' for n in names[names.index(label) + 1:])
+                key_tuples = [(*template[:at], key, *template[at + 1:]) for key in keys]
+                # `{a="x",tenant_id="<key>",z="y"} ` per key, in key order: each line is name + this + value
+                after = f"{{{lead}{label}=\""
+                segments = [f'{after}{escaped[i]}"{tail}}} ' for i in order]
+                shapes[metric.labels] = (key_tuples, segments)
+            key_tuples, segments = shapes[metric.labels]
+            present = order if None not in column else [i for i in order if column[i] is not None]
+            values: list[float] = list(map(float, map(column.__getitem__, present)))  # type: ignore[arg-type]
+            if math.isnan(sum(values)):  # NaN is no data, as in add(); rare, so checked in one sum
+                present = [i for i, v in zip(present, values, strict=True) if not math.isnan(v)]
+                values = [v for v in values if not math.isnan(v)]
+            series.update(zip([key_tuples[i] for i in present], values, strict=True))
+            if present is not order:
+                kept = set(present)
+                segs = [seg for i, seg in zip(order, segments, strict=True) if i in kept]
+            else:
+                segs = segments
+            fast = not values or (min(values) > -math.inf and max(values) < 1e6)  # else Go's exponents
+            texts = map(repr, values) if fast else map(_go_float, values)
+            # all in C from here: name + segment, value text, newline, per line
+            self._text[name] = "".join(itertools.chain.from_iterable(
+                zip(map(name.__add__, segs), texts, itertools.repeat("\n"))))
 
     def add_histogram(
         self,
