@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import builtins
 import functools
-import itertools
 import math
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -51,7 +51,9 @@ class MetricSet:
         self.const_labels = dict(const_labels or {})
         self._values: dict[str, dict[tuple[str, ...], float]] = {}
         self._histograms: dict[str, dict[tuple[str, ...], tuple[list[tuple[str, float]], float]]] = {}
-        self._text: dict[str, str] = {}  # a family's lines written by set_column, valid until it changes
+        self._text: dict[str, str] = {}  # a family's lines written by set_columns, valid until it changes
+        # set_columns' series, stored as (key tuples, indexes present, values) until read one by one
+        self._columns: dict[str, tuple[list[tuple[str, ...]], Sequence[int], list[float]]] = {}
         self.attached: list[Rendered] = []
 
     def _metric(self, name: str) -> Metric:
@@ -77,7 +79,7 @@ class MetricSet:
         metric = self._metric(name)
         if metric.type == "histogram":
             raise ValueError(f"{name} is a histogram; use add_histogram")
-        series = self._values.setdefault(name, {})
+        series = self._series(name)
         key = self._key(metric, labels or {})
         series[key] = series.get(key, 0.0) + value
         self._text.pop(name, None)
@@ -87,8 +89,17 @@ class MetricSet:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return
         metric = self._metric(name)
-        self._values.setdefault(name, {})[self._key(metric, labels or {})] = float(value)
+        self._series(name)[self._key(metric, labels or {})] = float(value)
         self._text.pop(name, None)
+
+    def _series(self, name: str) -> dict[tuple[str, ...], float]:
+        """A family's series dict, set_columns' pending series written into it first."""
+        series = self._values.setdefault(name, {})
+        column = self._columns.pop(name, None)
+        if column is not None:
+            key_tuples, present, values = column
+            series.update(zip(map(key_tuples.__getitem__, present), values, strict=True))
+        return series
 
     def set_columns(self, label: str, keys: Sequence[str], columns: Mapping[str, Sequence[float | None]],
                     labels: Mapping[str, object] | None = None) -> None:
@@ -112,7 +123,7 @@ class MetricSet:
             fixed: dict[str, object] = {k: v for k, v in self.const_labels.items() if k in metric.labels}
             fixed.update(labels or {})
             fixed[label] = ""
-            series = self._values.setdefault(name, {})
+            series = self._series(name)
             if series:  # merging into existing series: the generic path keeps sum/sort semantics
                 for key, value in zip(keys, column, strict=True):
                     self.set(name, value, {**fixed, label: key})
@@ -135,7 +146,8 @@ class MetricSet:
             if math.isnan(sum(values)):  # NaN is no data, as in add(); rare, so checked in one sum
                 present = [i for i, v in zip(present, values, strict=True) if not math.isnan(v)]
                 values = [v for v in values if not math.isnan(v)]
-            series.update(zip([key_tuples[i] for i in present], values, strict=True))
+            if values:
+                self._columns[name] = (key_tuples, present, values)  # into _values only when read
             if present is not order:
                 kept = set(present)
                 segs = [seg for i, seg in zip(order, segments, strict=True) if i in kept]
@@ -143,9 +155,8 @@ class MetricSet:
                 segs = segments
             fast = not values or (min(values) > -math.inf and max(values) < 1e6)  # else Go's exponents
             texts = map(repr, values) if fast else map(_go_float, values)
-            # all in C from here: name + segment, value text, newline, per line
-            self._text[name] = "".join(itertools.chain.from_iterable(
-                zip(map(name.__add__, segs), texts, itertools.repeat("\n"))))
+            # all in C from here: name + segment + value text, per line
+            self._text[name] = "\n".join(map(operator.add, map(name.__add__, segs), texts)) + "\n" if segs else ""
 
     def add_histogram(
         self,
@@ -176,8 +187,8 @@ class MetricSet:
         """Read back one series, attached passes included (tests and derived ratios)."""
         metric = self._metric(name)
         key = self._key(metric, labels)
-        found = [s._values[name][key] for s in (self, *(r.snapshot for r in self.attached))
-                 if key in s._values.get(name, {})]
+        found = [series[key] for s in (self, *(r.snapshot for r in self.attached))
+                 if key in (series := s._series(name))]
         return sum(found) if found else None
 
     def attach(self, rendered: Rendered) -> None:
@@ -208,6 +219,8 @@ class MetricSet:
     def families(self) -> list[Family]:
         if self.attached:
             return self._flattened().families()
+        for name in list(self._columns):
+            self._series(name)
         out: list[Family] = []
         for name in sorted(self._values):
             metric = self.catalog[name]
@@ -262,14 +275,14 @@ class MetricSet:
 
     def own_names(self, with_samples: bool = False) -> builtins.set[str]:
         """Families of this set itself, not of an attached pass (only those with samples, or all)."""
-        return ({n for n, s in self._values.items() if s or not with_samples}
+        return ({n for n, s in self._values.items() if s or n in self._columns or not with_samples}
                 | {n for n, s in self._histograms.items() if s or not with_samples})
 
     def _lines(self, name: str) -> str:
         metric = self.catalog[name]
         labels_of = _label_renderer(metric.labels)
         out: list[str] = []
-        for key, value in sorted(self._values[name].items()):
+        for key, value in sorted(self._series(name).items()):
             labels = labels_of(key)
             out.append(f"{name}{{{labels}}} {_go_float(value)}\n" if labels else f"{name} {_go_float(value)}\n")
         return "".join(out)
@@ -289,14 +302,16 @@ class MetricSet:
         return generate_latest(_Families()).decode()
 
     def merge(self, other: MetricSet) -> None:
-        for name, series in other._values.items():
-            target = self._values.setdefault(name, {})
+        for name in other._values:
+            target = self._series(name)
             if not target and name in other._text:  # nothing to sum with: keep the rendered lines
-                target.update(series)
+                target.update(other._values[name])
+                if name in other._columns:
+                    self._columns[name] = other._columns[name]
                 self._text[name] = other._text[name]
                 continue
             self._text.pop(name, None)
-            for key, value in series.items():
+            for key, value in other._series(name).items():
                 target[key] = target.get(key, 0.0) + value
         for name, histograms in other._histograms.items():
             self._histograms.setdefault(name, {}).update(histograms)
