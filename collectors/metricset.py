@@ -111,11 +111,9 @@ class MetricSet:
         per series. The text is what render_text would write for the same series; a later change
         to a family drops its text (and a family that already has series takes the generic path).
         """
+        keys = tuple(keys)
         if len(set(keys)) != len(keys):
             raise ValueError(f"{label}: keys must be distinct")
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        escaped = [_escape_value(k) if _needs_escape(k) else k for k in keys]
-        shapes: dict[tuple[str, ...], tuple[list[tuple[str, ...]], list[str]]] = {}
         for name, column in columns.items():
             metric = self._metric(name)
             if metric.type == "histogram":
@@ -128,19 +126,8 @@ class MetricSet:
                 for key, value in zip(keys, column, strict=True):
                     self.set(name, value, {**fixed, label: key})
                 continue
-            if metric.labels not in shapes:
-                template = self._key(metric, fixed)  # validates the label set
-                at = metric.labels.index(label)
-                rendered = dict(zip(metric.labels, template, strict=True))
-                names = sorted(metric.labels)
-                lead = "".join(f'{n}="{_escape_value(rendered[n])}",' for n in names[:names.index(label)])
-                tail = "".join(f',{n}="{_escape_value(rendered[n])}"' for n in names[names.index(label) + 1:])
-                key_tuples = [(*template[:at], key, *template[at + 1:]) for key in keys]
-                # `{a="x",tenant_id="<key>",z="y"} ` per key, in key order: each line is name + this + value
-                after = f"{{{lead}{label}=\""
-                segments = [f'{after}{escaped[i]}"{tail}}} ' for i in order]
-                shapes[metric.labels] = (key_tuples, segments)
-            key_tuples, segments = shapes[metric.labels]
+            template = self._key(metric, fixed)  # validates the label set
+            order, key_tuples, segments = _column_layout(label, metric.labels, template, keys)
             present = order if None not in column else [i for i in order if column[i] is not None]
             values: list[float] = list(map(float, map(column.__getitem__, present)))  # type: ignore[arg-type]
             if math.isnan(sum(values)):  # NaN is no data, as in add(); rare, so checked in one sum
@@ -155,8 +142,8 @@ class MetricSet:
                 segs = segments
             fast = not values or (min(values) > -math.inf and max(values) < 1e6)  # else Go's exponents
             texts = map(repr, values) if fast else map(_go_float, values)
-            # all in C from here: name + segment + value text, per line
-            self._text[name] = "\n".join(map(operator.add, map(name.__add__, segs), texts)) + "\n" if segs else ""
+            # all in C from here: segment + value text per line, joined by newline + name
+            self._text[name] = name + f"\n{name}".join(map(operator.add, segs, texts)) + "\n" if segs else ""
 
     def add_histogram(
         self,
@@ -316,6 +303,25 @@ class MetricSet:
         for name, histograms in other._histograms.items():
             self._histograms.setdefault(name, {}).update(histograms)
         self.attached.extend(other.attached)
+
+
+@functools.lru_cache(maxsize=8)
+def _column_layout(
+    label: str, labels: tuple[str, ...], template: tuple[str, ...], keys: tuple[str, ...]
+) -> tuple[list[int], list[tuple[str, ...]], list[str]]:
+    """For set_columns: the keys' sort order, each key's series key, and each line's labels part
+    (`{a="x",tenant_id="<key>",z="y"} `, in key order). Memoised: a collector's tenants are the same
+    from one scrape to the next, so the sort and the escaping run once, not on every scrape."""
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    at = labels.index(label)
+    rendered = dict(zip(labels, template, strict=True))
+    names = sorted(labels)
+    lead = "".join(f'{n}="{_escape_value(rendered[n])}",' for n in names[:names.index(label)])
+    tail = "".join(f',{n}="{_escape_value(rendered[n])}"' for n in names[names.index(label) + 1:])
+    key_tuples = [(*template[:at], key, *template[at + 1:]) for key in keys]
+    after = f'{{{lead}{label}="'
+    segments = [f'{after}{_escape_value(keys[i]) if _needs_escape(keys[i]) else keys[i]}"{tail}}} ' for i in order]
+    return order, key_tuples, segments
 
 
 @functools.lru_cache(maxsize=512)

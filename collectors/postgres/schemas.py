@@ -89,10 +89,9 @@ class SchemaCollector(PgCollector):
         metrics = out.catalog.by_query(SCHEMA_STATS)
         names, rows = self.session.run(deadline, stats_sql(metrics))
         out.declare_empty(m.name for m in metrics)
-        tenant_of = self.tenants.tenant
         column = {name: i for i, name in enumerate(names)}  # read by column name, never position
         schema = column["schema"]
-        tenants = [tenant_of(row[schema], table) for row in rows]
+        tenants = self.tenants.tenants([row[schema] for row in rows], table)
         if len(set(tenants)) < len(tenants):  # several schemas per tenant: fold them by `combine`
             by_name = [dict(zip(names, row, strict=True)) for row in rows]
             folded = fold(metrics, zip(tenants, by_name, strict=True))
