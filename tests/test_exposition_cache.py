@@ -11,11 +11,12 @@ import threading
 import zlib
 
 import httpx
+import pytest
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.metricset import MetricSet
-from collectors.runtime import BackgroundRefresh, Collector
+from collectors.runtime import BackgroundRefresh, Collector, CollectorError
 from exporters.http import ExporterServer
 from exporters.runtime import ScrapeRunner
 from obsbundle.catalog import Metric, static_catalog
@@ -173,3 +174,23 @@ def test_http_serves_the_cached_pass_plain_and_gzipped() -> None:
         server.shutdown()
         for bg in refreshes:
             bg.close()
+
+
+def test_a_pass_longer_than_the_interval_is_not_stale_for_its_own_length() -> None:
+    """10M keys take minutes with a 1 s interval: the last pass's duration is allowed for, twice;
+    data older than that is still reported stale."""
+    def slow(out: MetricSet) -> None:
+        threading.Event().wait(0.4)  # a pass that takes four intervals
+        out.add("test_rows", 1, {"tenant_id": "acme"})
+
+    bg = BackgroundRefresh("bg", "s1", slow, CATALOG, interval=0.1)
+    bg.refresh_once()
+    assert bg.last_duration >= 0.4
+    wait_for(lambda: bg.data_age() > bg.stale_after + 0.1, 5, 0.02)  # past 3 intervals ...
+    bg.collect(MetricSet(CATALOG, {"server": "s1"}), 0)  # ... but within the pass's own length: served, ok
+    wait_for(lambda: bg.data_age() > bg.stale_after + 2 * bg.last_duration + 0.05, 5, 0.02)
+    out = MetricSet(CATALOG, {"server": "s1"})
+    with pytest.raises(CollectorError) as failure:
+        bg.collect(out, 0)
+    assert failure.value.code == "stale"
+    assert out.value("test_rows", server="s1", tenant_id="acme") == 1  # still served

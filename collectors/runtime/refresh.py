@@ -49,6 +49,8 @@ class BackgroundRefresh(Collector):
         self.interval = interval
         self.retry_interval = interval if retry_interval is None else min(interval, retry_interval)
         self.stale_after = 3 * interval  # older data than this is still served but reported as failed
+        self.last_duration = 0.0  # of the last completed refresh: a pass longer than the interval is
+        # not stale for taking that long (10M keys take minutes with a 60 s interval)
         self._lock = threading.Lock()
         self._snapshot: Rendered | None = None
         self._snapshot_at: float | None = None
@@ -77,6 +79,7 @@ class BackgroundRefresh(Collector):
 
     def refresh_once(self) -> None:
         out = MetricSet(self._catalog, {"server": self.server})
+        started = time.monotonic()
         try:
             self._refresh(out)
         except Exception as exc:
@@ -87,6 +90,7 @@ class BackgroundRefresh(Collector):
         rendered = out.rendered()  # once per pass, here, never on the scrape path
         with self._lock:
             self._snapshot, self._snapshot_at, self._error = rendered, time.monotonic(), None
+            self.last_duration = self._snapshot_at - started
             self.refreshes += 1
 
     def _loop(self) -> None:
@@ -113,6 +117,6 @@ class BackgroundRefresh(Collector):
             raise error
         if snapshot is None:
             raise CollectorError("not_ready")
-        if self.data_age() > self.stale_after:  # the refresh is stuck or starved
+        if self.data_age() > self.stale_after + 2 * self.last_duration:  # the refresh is stuck or starved
             raise CollectorError("stale")
 
