@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from prometheus_client.metrics_core import Metric as Family
 
 from collectors.metricset import MetricSet
-from collectors.runtime import Collector, CollectorError, Exposition, ExpositionCache, error_code
+from collectors.runtime import BackgroundRefresh, Collector, CollectorError, Exposition, ExpositionCache, error_code
 from obsbundle import __version__
 from obsbundle.catalog import Catalog
 from obsbundle.tenancy import SHARED, TenantResolver
@@ -68,6 +68,9 @@ class ScrapeRunner:
         self._flight_lock = threading.Lock()
         self._flight: Future[MetricSet] | None = None
         self._exposition = ExpositionCache()
+        self._background = [c for c in collectors if isinstance(c, BackgroundRefresh)]
+        for c in self._background:
+            c.on_refresh.append(self._prepare_exposition)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -88,6 +91,12 @@ class ScrapeRunner:
         return [
             f"{s.collector.name}/{s.collector.server} ({s.last_code})" for s in self._states if not s.last_success
         ]
+
+    def _prepare_exposition(self) -> None:
+        """After any pass: the block of every background collector's last pass, in the order a
+        scrape attaches them (the collectors' order), built in the refresh thread."""
+        passes = tuple(r for c in self._background if (r := c.rendered()) is not None)
+        self._exposition.prepare(passes)
 
     # -- scraping ----------------------------------------------------------------------------
 

@@ -102,6 +102,19 @@ def test_pass_bytes_are_identical_between_passes_and_rerendered_after_the_next()
     assert runner.scrape_exposition().cached_bytes is third.cached_bytes
 
 
+def test_a_completed_pass_is_rendered_in_its_refresh_thread_not_at_the_next_scrape() -> None:
+    runner, refreshes, passes = runner_with_passes()
+    for bg in refreshes:
+        bg.refresh_once()
+    runner.scrape_exposition()
+    passes[1].value = 5.0
+    refreshes[1].refresh_once()  # the runner's hook builds the new block here
+    prepared = runner._exposition.prepared
+    assert b'test_wait_seconds_sum{server="s2",tenant_id="t000"} 5.0' in prepared
+    assert b"test_rows" not in prepared  # the live collector writes test_rows too: served per scrape
+    assert runner.scrape_exposition().cached_bytes is prepared  # the scrape only reads it
+
+
 def test_served_body_equals_the_reference_encoding_of_the_merged_samples() -> None:
     runner, refreshes, _ = runner_with_passes()
     for bg in refreshes:

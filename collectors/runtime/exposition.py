@@ -11,6 +11,10 @@ gzip (what Prometheus asks for) follows the same split: the block's deflate stre
 sync flush (byte-aligned, not final), so the scrape's part is compressed on its own and appended
 (RFC 1951 blocks concatenate), and the CRC-32 continues from the block's. Only the small part is
 compressed per scrape.
+
+`prepare` builds the block ahead of the scrape, in the refresh thread that just completed a pass
+(the runner hooks it to BackgroundRefresh.on_refresh), so no scrape pays for joining and
+compressing it; a scrape only builds one itself if its passes differ from the prepared ones.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import threading
 import zlib
 
 from collectors.metricset import MetricSet, Rendered
+from obsbundle.catalog import Catalog
 
 __all__ = ["Exposition", "ExpositionCache"]
 
@@ -75,7 +80,7 @@ class ExpositionCache:
     """Renders scrape results, re-rendering the background block only when a pass completes."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the swap only; builds run outside it
         self._block = _EMPTY
 
     def render(self, result: MetricSet) -> Exposition:
@@ -83,11 +88,29 @@ class ExpositionCache:
         if not passes:
             return Exposition(_EMPTY, result.render_text())
         attached = set().union(*(p.lines for p in passes))
-        own = result.own_names()
         mixed = frozenset(attached & result.own_names(with_samples=True))
+        block = self._block
+        if not block.serves(passes, mixed):
+            block = self._build(passes, mixed, result.catalog)
+        return Exposition(block, result.render_families((result.own_names() - attached) | mixed).encode())
+
+    def prepare(self, passes: tuple[Rendered, ...]) -> None:
+        """Build the block for these passes now (a refresh thread, after a pass), not at a scrape;
+        with the families the last scrape also had samples of left out, as that scrape did."""
+        mixed = self._block.mixed
+        if passes and not self._block.serves(passes, mixed):
+            self._build(passes, mixed, passes[0].snapshot.catalog)
+
+    @property
+    def prepared(self) -> bytes:
+        """The block's text as it stands (what the next scrape serves if its passes match)."""
+        return self._block.text
+
+    def _build(self, passes: tuple[Rendered, ...], mixed: frozenset[str], catalog: Catalog) -> _Block:
+        """Join and compress outside the lock, so a scrape never waits for another's build."""
+        families = MetricSet(catalog)
+        families.attached = list(passes)
+        block = _Block(passes, mixed, families.render_families(families.names() - mixed).encode())
         with self._lock:
-            block = self._block
-            if not block.serves(passes, mixed):
-                block = _Block(passes, mixed, result.render_families(attached - mixed).encode())
-                self._block = block
-        return Exposition(block, result.render_families((own - attached) | mixed).encode())
+            self._block = block
+        return block

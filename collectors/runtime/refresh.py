@@ -60,6 +60,8 @@ class BackgroundRefresh(Collector):
         self._thread: threading.Thread | None = None
         self.refreshes = 0
         self.failures = 0
+        # called in the refresh thread after each completed pass (the runner pre-renders its block)
+        self.on_refresh: list[Callable[[], None]] = []
 
     def start(self) -> None:
         if self._thread is None:
@@ -92,6 +94,16 @@ class BackgroundRefresh(Collector):
             self._snapshot, self._snapshot_at, self._error = rendered, time.monotonic(), None
             self.last_duration = self._snapshot_at - started
             self.refreshes += 1
+        for hook in self.on_refresh:
+            try:
+                hook()
+            except Exception as exc:  # a hook must never fail the pass it follows
+                log.debug("after refresh %s/%s: %s", self.name, self.server, error_code(exc))
+
+    def rendered(self) -> Rendered | None:
+        """The last complete pass as served (None before the first)."""
+        with self._lock:
+            return self._snapshot
 
     def _loop(self) -> None:
         while not self._stop.is_set():
