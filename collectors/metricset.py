@@ -236,24 +236,26 @@ class MetricSet:
         of an exporter's CPU per scrape for a thousand tenants. Attached passes add their lines
         under the same HELP/TYPE (collectors/runtime/exposition.py caches them between passes).
         """
-        return self.render_families(self.names()).encode()
+        return self.render_families(self.names())
 
-    def render_families(self, names: Iterable[str]) -> str:
+    def render_families(self, names: Iterable[str]) -> bytes:
         """The text of these families: HELP/TYPE, own lines, then each attached pass's lines.
-        Counters and gauges first, then histograms, each in name order (generate_latest's order)."""
-        out: list[str] = []
+        Counters and gauges first, then histograms, each in name order (generate_latest's order).
+        Joined as bytes: the attached lines are bytes already, and a scrape's megabytes of text
+        are never held as str and bytes at once."""
+        out: list[bytes] = []
         wanted = set(names)
         histograms = {n for n in wanted if self.catalog[n].type == "histogram"}
         for name in [*sorted(wanted - histograms), *sorted(histograms)]:
-            out.append(self.header(name))
+            out.append(self.header(name).encode())
             if name in self._text:
-                out.append(self._text[name])
+                out.append(self._text[name].encode())
             elif name in self._values:
-                out.append(self._lines(name))
+                out.append(self._lines(name).encode())
             elif name in self._histograms:
-                out.append(self._histogram_text(name).split("\n", 2)[2])
-            out.extend(r.lines[name].decode() for r in self.attached if name in r.lines)
-        return "".join(out)
+                out.append(self._histogram_text(name).split("\n", 2)[2].encode())
+            out.extend(r.lines[name] for r in self.attached if name in r.lines)
+        return b"".join(out)
 
     def header(self, name: str) -> str:
         metric = self.catalog[name]

@@ -193,7 +193,6 @@ class ExporterApp:
             exposition = None
         else:
             exposition, content_type = await self._scrape_text(), CONTENT_TYPE_PLAIN_0_0_4
-            body = exposition.body
         extra = [(b"content-type", content_type.encode())]
         if b"gzip" in request_headers.get(b"accept-encoding", b""):
             # once per scrape result however many requests share it, and only its per-scrape part:
@@ -201,6 +200,8 @@ class ExporterApp:
             compress = exposition.gzipped if exposition is not None else functools.partial(gzip.compress, body, 1)
             body = await loop.run_in_executor(self._pool, compress)
             extra.append((b"content-encoding", b"gzip"))
+        elif exposition is not None:
+            body = exposition.body
         await _respond(send, 200, body, [*headers, *extra], method)
 
 

@@ -26,6 +26,27 @@ from obsbundle.tenancy import SHARED, TenantResolver
 
 log = logging.getLogger("obsbundle.exporter")
 
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
+
+
+def return_large_blocks_to_the_os(threshold: int = 1 << 20) -> bool:
+    """Have glibc mmap every allocation of `threshold` bytes or more, and so unmap it when freed.
+
+    A 10,000-tenant scrape builds a few strings of several MB each. glibc raises its mmap
+    threshold to the size of the largest block freed so far, so after the first scrape those
+    strings come from per-thread arenas, which keep the freed memory: RSS then grows with the
+    number of threads that ever rendered a body, not with the data. A fixed threshold keeps RSS at
+    what is live. False (and no change) on a libc without mallopt.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, threshold))
+    except (OSError, AttributeError):
+        return False
+
 
 _Outcome = tuple[MetricSet, Exception | None]
 

@@ -58,7 +58,14 @@ class Exposition:
         self._block = block
         self._own = own
         self._gzipped: bytes | None = None
-        self.body = block.text + own
+        self._body: bytes | None = None
+
+    @property
+    def body(self) -> bytes:
+        """The uncompressed body (joined on first use only: Prometheus asks for gzip)."""
+        if self._body is None:
+            self._body = self._block.text + self._own if self._block.text else self._own
+        return self._body
 
     @property
     def cached_bytes(self) -> bytes:
@@ -71,7 +78,7 @@ class Exposition:
             compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
             tail = compressor.compress(self._own) + compressor.flush(zlib.Z_FINISH)
             crc = zlib.crc32(self._own, self._block.crc)
-            trailer = struct.pack("<II", crc, len(self.body) & 0xFFFFFFFF)
+            trailer = struct.pack("<II", crc, (len(self._block.text) + len(self._own)) & 0xFFFFFFFF)
             self._gzipped = b"".join((_GZIP_HEADER, self._block.deflated, tail, trailer))
         return self._gzipped
 
@@ -92,7 +99,7 @@ class ExpositionCache:
         block = self._block
         if not block.serves(passes, mixed):
             block = self._build(passes, mixed, result.catalog)
-        return Exposition(block, result.render_families((result.own_names() - attached) | mixed).encode())
+        return Exposition(block, result.render_families((result.own_names() - attached) | mixed))
 
     def prepare(self, passes: tuple[Rendered, ...]) -> None:
         """Build the block for these passes now (a refresh thread, after a pass), not at a scrape;
@@ -110,7 +117,7 @@ class ExpositionCache:
         """Join and compress outside the lock, so a scrape never waits for another's build."""
         families = MetricSet(catalog)
         families.attached = list(passes)
-        block = _Block(passes, mixed, families.render_families(families.names() - mixed).encode())
+        block = _Block(passes, mixed, families.render_families(families.names() - mixed))
         with self._lock:
             self._block = block
         return block
