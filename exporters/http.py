@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import gzip
 import logging
 import socket
@@ -36,6 +37,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encode
 from prometheus_client.metrics_core import Metric as Family
 
 from collectors.metricset import MetricSet
+from collectors.runtime import Exposition
 from exporters.runtime import ScrapeRunner
 from exporters.webconfig import WebConfig
 from obsbundle.errors import ObsbundleError
@@ -90,8 +92,7 @@ class ExporterApp:
         self._pool = pool
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(_RunnerCollector(runner))
-        self._inflight: asyncio.Future[bytes] | None = None
-        self._gzip_cache: tuple[bytes, bytes] | None = None
+        self._inflight: asyncio.Future[Exposition] | None = None
         self.ready = False
         self._landing = (
             f"<html><head><title>obsbundle {runner.exporter} exporter</title></head><body>"
@@ -163,14 +164,14 @@ class ExporterApp:
             return 200, b"OK\n"
         return 200, ("OK; failing collectors: " + ", ".join(down) + "\n").encode()
 
-    async def _scrape_text(self) -> bytes:
+    async def _scrape_text(self) -> Exposition:
         """One scrape shared by every request that arrives while it runs."""
         flight = self._inflight
         if flight is None:
-            flight = asyncio.get_running_loop().run_in_executor(self._pool, self.runner.scrape_text)
+            flight = asyncio.get_running_loop().run_in_executor(self._pool, self.runner.scrape_exposition)
             self._inflight = flight
 
-            def done(_: asyncio.Future[bytes]) -> None:
+            def done(_: asyncio.Future[Exposition]) -> None:
                 self._inflight = None
                 self.ready = True
 
@@ -189,22 +190,19 @@ class ExporterApp:
             body = await loop.run_in_executor(
                 self._pool, lambda: encoder(self._registry.restricted_registry(names))
             )
+            exposition = None
         else:
-            body, content_type = await self._scrape_text(), CONTENT_TYPE_PLAIN_0_0_4
+            exposition, content_type = await self._scrape_text(), CONTENT_TYPE_PLAIN_0_0_4
         extra = [(b"content-type", content_type.encode())]
         if b"gzip" in request_headers.get(b"accept-encoding", b""):
-            body = await loop.run_in_executor(self._pool, self._gzipped, body)
+            # once per scrape result however many requests share it, and only its per-scrape part:
+            # the background passes' deflate stream is cached with their text (runtime/exposition.py)
+            compress = exposition.gzipped if exposition is not None else functools.partial(gzip.compress, body, 1)
+            body = await loop.run_in_executor(self._pool, compress)
             extra.append((b"content-encoding", b"gzip"))
+        elif exposition is not None:
+            body = exposition.body
         await _respond(send, 200, body, [*headers, *extra], method)
-
-    def _gzipped(self, body: bytes) -> bytes:
-        """Compress once per scrape result, however many concurrent requests share it."""
-        cached = self._gzip_cache
-        if cached is not None and cached[0] is body:
-            return cached[1]
-        compressed = gzip.compress(body, compresslevel=1)
-        self._gzip_cache = (body, compressed)
-        return compressed
 
 
 async def _respond(

@@ -19,12 +19,33 @@ from dataclasses import dataclass, field
 from prometheus_client.metrics_core import Metric as Family
 
 from collectors.metricset import MetricSet
-from collectors.runtime import Collector, CollectorError, error_code
+from collectors.runtime import BackgroundRefresh, Collector, CollectorError, Exposition, ExpositionCache, error_code
 from obsbundle import __version__
 from obsbundle.catalog import Catalog
 from obsbundle.tenancy import SHARED, TenantResolver
 
 log = logging.getLogger("obsbundle.exporter")
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
+
+
+def return_large_blocks_to_the_os(threshold: int = 1 << 20) -> bool:
+    """Have glibc mmap every allocation of `threshold` bytes or more, and so unmap it when freed.
+
+    A 10,000-tenant scrape builds a few strings of several MB each. glibc raises its mmap
+    threshold to the size of the largest block freed so far, so after the first scrape those
+    strings come from per-thread arenas, which keep the freed memory: RSS then grows with the
+    number of threads that ever rendered a body, not with the data. A fixed threshold keeps RSS at
+    what is live. False (and no change) on a libc without mallopt.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, threshold))
+    except (OSError, AttributeError):
+        return False
 
 
 _Outcome = tuple[MetricSet, Exception | None]
@@ -67,6 +88,10 @@ class ScrapeRunner:
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(collectors)), thread_name_prefix=exporter)
         self._flight_lock = threading.Lock()
         self._flight: Future[MetricSet] | None = None
+        self._exposition = ExpositionCache()
+        self._background = [c for c in collectors if isinstance(c, BackgroundRefresh)]
+        for c in self._background:
+            c.on_refresh.append(self._prepare_exposition)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -88,6 +113,12 @@ class ScrapeRunner:
             f"{s.collector.name}/{s.collector.server} ({s.last_code})" for s in self._states if not s.last_success
         ]
 
+    def _prepare_exposition(self) -> None:
+        """After any pass: the block of every background collector's last pass, in the order a
+        scrape attaches them (the collectors' order), built in the refresh thread."""
+        passes = tuple(r for c in self._background if (r := c.rendered()) is not None)
+        self._exposition.prepare(passes)
+
     # -- scraping ----------------------------------------------------------------------------
 
     def scrape(self) -> list[Family]:
@@ -95,9 +126,13 @@ class ScrapeRunner:
         return self._scrape_set().families()
 
     def scrape_text(self) -> bytes:
-        """One /metrics body in text format 0.0.4, rendered without prometheus_client objects
-        (MetricSet.render_text), which is most of the CPU saved at 10,000+ series."""
-        return self._scrape_set().render_text()
+        """One /metrics body in text format 0.0.4 (see scrape_exposition)."""
+        return self.scrape_exposition().body
+
+    def scrape_exposition(self) -> Exposition:
+        """One /metrics body, rendered without prometheus_client objects (MetricSet.render_text);
+        background passes are served as the bytes rendered when they completed (ExpositionCache)."""
+        return self._exposition.render(self._scrape_set())
 
     def _scrape_set(self) -> MetricSet:
         with self._flight_lock:

@@ -86,12 +86,13 @@ def _exporter_kinds() -> list[str]:
 
 def run_exporter(args: argparse.Namespace) -> int:
     from exporters.http import ExporterServer
-    from exporters.runtime import ScrapeRunner
+    from exporters.runtime import ScrapeRunner, return_large_blocks_to_the_os
     from exporters.webconfig import load_web_config
     from obsbundle.catalog import catalog_for
     from obsbundle.settings import settings
 
     setup_logging(args.log_level, args.log_format)
+    return_large_blocks_to_the_os()
     cfg = config.load(args.config)
     try:
         module = importlib.import_module(f"exporters.{args.kind}")

@@ -164,22 +164,35 @@ class TenantResolver:
             now = self._clock()
             if now >= self._next_sweep:
                 self._sweep(now)
-            if tenant in self._seen:
-                self._seen[tenant] = now
-                if not volatile and tenant in self._volatile and self._authoritative_room():
-                    self._volatile.discard(tenant)
-                return tenant
-            if self._authoritative_room() if not volatile else len(self._volatile) < self.max_volatile:
-                self._seen[tenant] = now
-                if volatile:
-                    self._volatile.add(tenant)
-                self._refused.pop(tenant, None)
-                return tenant
-            if tenant not in self._refused:
-                self.overflowed += 1
-            if tenant in self._refused or len(self._refused) < 100_000:
-                self._refused[tenant] = now
-            return OVERFLOW
+            return self._admit(tenant, volatile, now)
+
+    def admit_all(self, tenants: Iterable[str]) -> list[str]:
+        """admit() for many authoritative ids seen now, under one lock and one clock read (a
+        PostgreSQL scrape admits every schema's tenant: 10,000 calls at 10,000 tenants)."""
+        with self._lock:
+            now = self._clock()
+            if now >= self._next_sweep:
+                self._sweep(now)
+            return [tenant if tenant in RESERVED else self._admit(tenant, False, now) for tenant in tenants]
+
+    def _admit(self, tenant: str, volatile: bool, now: float) -> str:
+        """The cap for one tenant; the caller holds the lock."""
+        if tenant in self._seen:
+            self._seen[tenant] = now
+            if not volatile and tenant in self._volatile and self._authoritative_room():
+                self._volatile.discard(tenant)
+            return tenant
+        if self._authoritative_room() if not volatile else len(self._volatile) < self.max_volatile:
+            self._seen[tenant] = now
+            if volatile:
+                self._volatile.add(tenant)
+            self._refused.pop(tenant, None)
+            return tenant
+        if tenant not in self._refused:
+            self.overflowed += 1
+        if tenant in self._refused or len(self._refused) < 100_000:
+            self._refused[tenant] = now
+        return OVERFLOW
 
     def _authoritative_room(self) -> bool:
         return len(self._seen) - len(self._volatile) < self.max_tenants

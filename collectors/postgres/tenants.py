@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import psycopg
 
 from collectors.postgres.session import Session
@@ -36,6 +38,20 @@ class SchemaTenants:
             return {str(schema): normalize(str(tenant)) for tenant, schema, *_ in rows if tenant and schema}
         except ValueError:  # fewer than two columns
             raise CollectorError("tenants_table_shape") from None
+
+    def tenants(self, schemas: Iterable[str], table: dict[str, str]) -> list[str]:
+        """tenant() for every schema of a scrape, admitted in one call (one lock, one clock read)."""
+        by_rule = self._by_rule
+        found: list[str | None] = []
+        for schema in schemas:
+            listed = table.get(schema)
+            if listed is None:
+                if schema not in by_rule:
+                    by_rule[schema] = self.resolver.match("schema", schema)
+                listed = by_rule[schema]
+            found.append(listed)
+        admitted = iter(self.resolver.admit_all(t for t in found if t is not None))
+        return [UNASSIGNED if t is None else next(admitted) for t in found]
 
     def tenant(self, schema: str, table: dict[str, str]) -> str:
         listed = table.get(schema)

@@ -11,8 +11,10 @@ serves the last complete pass instantly.
 Cost control:
 - two connections keep the next SCAN and the current lookups in flight, so Redis and Python work
   in parallel and a pass needs about one round-trip wait per `count` keys;
-- work runs in time slices (`slice`), with a `rest` between them and after every scrape (so the
-  scanner does not compete with /metrics for the GIL);
+- work runs in time slices (`slice`), with a `rest` between them, whatever the scrapes do: a
+  scrape never starts, waits for or pauses a pass. It serves the last complete pass as the bytes
+  rendered once when that pass completed (collectors/runtime/exposition.py), so it needs the GIL
+  for its own few hundred series only;
 - at each slice boundary a PING measures Redis's latency to other clients; above `busy_latency`
   the scanner backs off for `busy_pause` until Redis is quiet again.
 
@@ -90,9 +92,8 @@ KEYSPACE_FAMILIES = (
 )
 
 
-# Not configurable: how soon a failed pass is retried, and how long a pass pauses after a scrape.
+# Not configurable: how soon a failed pass is retried.
 RETRY_INTERVAL = 5.0
-SCRAPE_YIELD = 0.1
 
 
 class _Tally:
@@ -178,7 +179,6 @@ class KeyspaceScanner(BackgroundRefresh):
         self._client: redis.Redis | None = None
         self._script_sha: str | None = None
         self._use_script = True
-        self._yield_until = 0.0
         # state of the pass in progress (only the refreshing thread touches it)
         self._tallies: dict[str, _Tally] = {}
         self._by_raw: dict[str | None, _Tally] = {}
@@ -203,10 +203,8 @@ class KeyspaceScanner(BackgroundRefresh):
 
     def collect(self, out: MetricSet, deadline: float) -> None:
         """The last complete pass plus pass counters; raises (after adding them) if the latest
-        pass failed, so the collector reports the error while the previous figures stay served."""
-        now = time.monotonic()
-        if now >= self._yield_until + self.settings.slice:  # at most one yield per slice of work, so
-            self._yield_until = now + SCRAPE_YIELD  # frequent scrapes can't starve a pass
+        pass failed, so the collector reports the error while the previous figures stay served.
+        Touches no scanner state: the pass in progress neither waits for nor yields to a scrape."""
         out.declare_empty(KEYSPACE_FAMILIES)
         shared = {"tenant_id": SHARED}
         out.add("redis_keyspace_passes_total", self.refreshes, shared)
@@ -275,9 +273,7 @@ class KeyspaceScanner(BackgroundRefresh):
             self._note_call(result, scan_sent)
             cursor, keys = int(reply[0]), reply[1]
             now = time.monotonic()
-            rest = cursor != 0 and (
-                now - slice_started >= s.slice or now < self._yield_until or self._stop.is_set()
-            )
+            rest = cursor != 0 and (now - slice_started >= s.slice or self._stop.is_set())
             if cursor != 0 and not rest:
                 scan_sent = self._send_scan(scan_conn, cursor)  # Redis scans on while we work
             batches = [self._prepare(keys[i:i + s.batch]) for i in range(0, len(keys), s.batch)]
@@ -307,9 +303,9 @@ class KeyspaceScanner(BackgroundRefresh):
     # -- pacing ------------------------------------------------------------------------------
 
     def _rest(self, conn: Connection, result: PassResult) -> None:
-        """Between slices: yield to scrapes, then back off while Redis answers others slowly."""
+        """Between slices: rest, then back off while Redis answers others slowly."""
         s = self.settings
-        pause_until = max(time.monotonic() + s.rest, self._yield_until)
+        pause_until = time.monotonic() + s.rest
         while True:
             delay = pause_until - time.monotonic()
             if delay > 0 and self._stop.wait(delay):
@@ -320,13 +316,10 @@ class KeyspaceScanner(BackgroundRefresh):
             conn.send_command("PING")
             conn.read_response()
             latency = time.monotonic() - sent
-            if latency <= s.busy_latency and time.monotonic() >= self._yield_until:
+            if latency <= s.busy_latency:
                 return
-            if latency > s.busy_latency:
-                result.paused += s.busy_pause
-                pause_until = time.monotonic() + s.busy_pause
-            else:
-                pause_until = self._yield_until
+            result.paused += s.busy_pause
+            pause_until = time.monotonic() + s.busy_pause
 
     # -- batches -----------------------------------------------------------------------------
 

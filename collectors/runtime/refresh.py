@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from collectors.metricset import MetricSet
+from collectors.metricset import MetricSet, Rendered
 from collectors.runtime.contract import Collector
 from collectors.runtime.errors import CollectorError, error_code
 from obsbundle.catalog import Catalog
@@ -21,9 +21,11 @@ class BackgroundRefresh(Collector):
     """Runs `refresh()` every `interval` seconds in a thread and serves the last complete result.
 
     For sources whose collection is too slow or rate-limited for the scrape path (a Redis keyspace
-    pass, Temporal visibility queries). `collect` costs a dict merge; `data_age` says how old the
-    data is. A failed refresh keeps serving the previous result and re-raises on collect, so the
-    up gauge drops while the last good figures stay visible.
+    pass, Temporal visibility queries). A completed refresh is rendered to text once, in the
+    refresh thread, and `collect` attaches that `Rendered` pass to the scrape's set: a scrape
+    copies the pass's bytes, whatever its size (collectors/runtime/exposition.py). `data_age` says
+    how old the data is. A failed refresh keeps serving the previous result and re-raises on
+    collect, so the up gauge drops while the last good figures stay visible.
     """
 
     def __init__(
@@ -47,8 +49,10 @@ class BackgroundRefresh(Collector):
         self.interval = interval
         self.retry_interval = interval if retry_interval is None else min(interval, retry_interval)
         self.stale_after = 3 * interval  # older data than this is still served but reported as failed
+        self.last_duration = 0.0  # of the last completed refresh: a pass longer than the interval is
+        # not stale for taking that long (10M keys take minutes with a 60 s interval)
         self._lock = threading.Lock()
-        self._snapshot: MetricSet | None = None
+        self._snapshot: Rendered | None = None
         self._snapshot_at: float | None = None
         self._error: BaseException | None = None
         self._stop = threading.Event()
@@ -56,6 +60,8 @@ class BackgroundRefresh(Collector):
         self._thread: threading.Thread | None = None
         self.refreshes = 0
         self.failures = 0
+        # called in the refresh thread after each completed pass (the runner pre-renders its block)
+        self.on_refresh: list[Callable[[], None]] = []
 
     def start(self) -> None:
         if self._thread is None:
@@ -75,6 +81,7 @@ class BackgroundRefresh(Collector):
 
     def refresh_once(self) -> None:
         out = MetricSet(self._catalog, {"server": self.server})
+        started = time.monotonic()
         try:
             self._refresh(out)
         except Exception as exc:
@@ -82,9 +89,21 @@ class BackgroundRefresh(Collector):
                 self._error = exc
                 self.failures += 1
             raise
+        rendered = out.rendered()  # once per pass, here, never on the scrape path
         with self._lock:
-            self._snapshot, self._snapshot_at, self._error = out, time.monotonic(), None
+            self._snapshot, self._snapshot_at, self._error = rendered, time.monotonic(), None
+            self.last_duration = self._snapshot_at - started
             self.refreshes += 1
+        for hook in self.on_refresh:
+            try:
+                hook()
+            except Exception as exc:  # a hook must never fail the pass it follows
+                log.debug("after refresh %s/%s: %s", self.name, self.server, error_code(exc))
+
+    def rendered(self) -> Rendered | None:
+        """The last complete pass as served (None before the first)."""
+        with self._lock:
+            return self._snapshot
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -105,11 +124,11 @@ class BackgroundRefresh(Collector):
         with self._lock:
             snapshot, error = self._snapshot, self._error
         if snapshot is not None:
-            out.merge(snapshot)
+            out.attach(snapshot)
         if error is not None:
             raise error
         if snapshot is None:
             raise CollectorError("not_ready")
-        if self.data_age() > self.stale_after:  # the refresh is stuck or starved
+        if self.data_age() > self.stale_after + 2 * self.last_duration:  # the refresh is stuck or starved
             raise CollectorError("stale")
 
