@@ -1,7 +1,7 @@
 """OpenTelemetry for the platform's own Python services, labelled by tenant.
 
     from collectors.app import instrument
-    otel = instrument(service_name="agent-api", routes=["/v1/tenants/{tenant}/infer"])
+    otel = instrument(service_name="agent-api")  # FastAPI/Flask: route templates from the router
     app = otel.asgi(app)                      # spans + tenant-labelled HTTP metrics
     otel.start_http_server("0.0.0.0:9464")    # or mount otel.metrics_app() at /metrics
 

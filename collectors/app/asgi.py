@@ -17,6 +17,7 @@ from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.metrics import NoOpMeterProvider
 
 from collectors.app.contract import Instrumented
+from collectors.app.frameworks import scope_route, starlette_matcher
 from collectors.app.metrics import method_label
 from collectors.app.routes import OTHER
 from collectors.app.tenant import with_tenant
@@ -40,24 +41,20 @@ def _headers(scope: Scope) -> Callable[[str], str | None]:
     return found.get
 
 
-def _framework_route(scope: Scope) -> str | None:
-    route = scope.get("route")
-    path = getattr(route, "path", None) or getattr(route, "path_format", None)
-    return path if isinstance(path, str) else None
-
-
 class TenantMiddleware:
     """Resolves the tenant and records request duration, count, errors and in-flight requests."""
 
     def __init__(self, app: ASGIApp, instrumentation: Instrumented) -> None:
         self.app = app
         self.inst = instrumentation
+        self._router = starlette_matcher(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
-        route, params = self.inst.routes.match(scope.get("path") or "/")
+        found = self._router(scope) if self._router else None
+        route, params = found or self.inst.routes.match(scope.get("path") or "/")
         tenant = self.inst.tenants.resolve(_headers(scope), params)
         token = context.attach(with_tenant(tenant))
         trace.get_current_span().set_attribute(LABEL, tenant)
@@ -75,7 +72,7 @@ class TenantMiddleware:
                 return
             recorded = True
             if route == OTHER:
-                route = _framework_route(scope) or OTHER
+                route = scope_route(scope) or OTHER  # e.g. inside a Mount, routed by the app
             duration = time.perf_counter() - started
             self.inst.metrics.request_finished(capped, route, method, status, duration, sent)
             self.inst.access_log(method, route, status, duration)

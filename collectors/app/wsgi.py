@@ -15,6 +15,7 @@ from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 from opentelemetry.metrics import NoOpMeterProvider
 
 from collectors.app.contract import Instrumented
+from collectors.app.frameworks import flask_matcher
 from collectors.app.metrics import method_label
 from collectors.app.tenant import with_tenant
 from obsbundle.tenancy import LABEL
@@ -59,9 +60,11 @@ class TenantMiddleware:
     def __init__(self, app: WSGIApp, instrumentation: Instrumented) -> None:
         self.app = app
         self.inst = instrumentation
+        self._router = flask_matcher(app)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        route, params = self.inst.routes.match(environ.get("PATH_INFO") or "/")
+        found = self._router(environ) if self._router else None
+        route, params = found or self.inst.routes.match(environ.get("PATH_INFO") or "/")
         tenant = self.inst.tenants.resolve(_headers(environ), params)
         token = context.attach(with_tenant(tenant))
         trace.get_current_span().set_attribute(LABEL, tenant)
