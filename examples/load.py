@@ -27,11 +27,20 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+TASK_SHARE = 0.1
+USERS_PER_TENANT = 25
+
+
 def request_path(tenant: str, rng: random.Random, profiles: Mapping[str, Profile] = PROFILES) -> str:
     typical, tail, tail_share, error_share, infer_share = profiles[tenant]
     sleep = tail if rng.random() < tail_share else typical * rng.uniform(0.5, 1.5)
     status = 500 if rng.random() < error_share else 200
-    if rng.random() < infer_share:
+    draw = rng.random()
+    if draw < TASK_SHARE:  # an agent task: the business metrics (tasks, users, vector search)
+        outcome = "failure" if status >= 500 else "success"
+        user = f"user-{rng.randrange(USERS_PER_TENANT)}"
+        return f"/v1/tenants/{tenant}/tasks?sleep={sleep:.3f}&outcome={outcome}&user={user}&results={rng.randint(0, 20)}"
+    if draw < TASK_SHARE + infer_share * (1 - TASK_SHARE):
         cache = "hit" if rng.random() < 0.7 else "miss"
         tokens = rng.randint(10, 500)
         return f"/v1/tenants/{tenant}/infer?sleep={sleep:.3f}&status={status}&tokens={tokens}&cache={cache}"
@@ -44,7 +53,9 @@ async def _worker(
 ) -> None:
     while time.monotonic() < until:
         try:
-            await client.get(request_path(tenant, rng, profiles), headers={"X-Tenant-ID": tenant})
+            path = request_path(tenant, rng, profiles)
+            method = "POST" if "/tasks?" in path else "GET"
+            await client.request(method, path, headers={"X-Tenant-ID": tenant})
             counts[tenant] = counts.get(tenant, 0) + 1
         except httpx.HTTPError:
             await asyncio.sleep(0.5)
