@@ -39,7 +39,8 @@ def request_path(tenant: str, rng: random.Random, profiles: Mapping[str, Profile
     if draw < TASK_SHARE:  # an agent task: the business metrics (tasks, users, vector search)
         outcome = "failure" if status >= 500 else "success"
         user = f"user-{rng.randrange(USERS_PER_TENANT)}"
-        return f"/v1/tenants/{tenant}/tasks?sleep={sleep:.3f}&outcome={outcome}&user={user}&results={rng.randint(0, 20)}"
+        results = rng.randint(0, 20)
+        return f"/v1/tenants/{tenant}/tasks?sleep={sleep:.3f}&outcome={outcome}&user={user}&results={results}"
     if draw < TASK_SHARE + infer_share * (1 - TASK_SHARE):
         cache = "hit" if rng.random() < 0.7 else "miss"
         tokens = rng.randint(10, 500)

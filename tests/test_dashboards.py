@@ -184,9 +184,7 @@ def test_every_configured_threshold_is_drawn(cfg: dict[str, Any]) -> None:
                   "collector_data_stale_seconds", "inference_latency_p95_seconds", "cache_hit_ratio",
                   "disk_inodes_free_ratio", "network_errors_per_second", "clock_skew_seconds",
                   "container_restarts_per_hour", "container_oom_killed", "container_crashloop",
-                  "container_cpu_throttled_ratio", "target_down_share", "exporter_absent",
-                  # worker SDK metrics (issue 13): no board draws them yet
-                  "temporal_worker_schedule_to_start_p99_seconds", "temporal_worker_slots_exhausted"}
+                  "container_cpu_throttled_ratio", "target_down_share", "exporter_absent"}
     assert {k: v for k, v in sentinels.items() if v not in drawn and k[0] not in alert_only} == {}
 
 

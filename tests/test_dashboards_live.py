@@ -67,7 +67,9 @@ def available_sources() -> set[str]:
     """Sources whose producer exists in this tree (the exporters land over time)."""
     sources = {s for s in EXPORTER_SOURCES if importlib.util.find_spec(f"exporters.{s}") is not None}
     if importlib.util.find_spec("examples.agent_api") is not None:
-        sources.add("app")
+        sources |= {"app", "business"}  # the example API records the business metrics too
+    if "temporal" in sources and importlib.util.find_spec("collectors.worker") is not None:
+        sources.add("worker")
     sources |= {"node", "prometheus", "exporter", "cost"}
     return sources
 
@@ -121,19 +123,26 @@ def seed_redis(url: str) -> list[redis.Redis]:
     return held
 
 
-def seed_temporal(server: TemporalServer) -> Iterator[None]:
-    """Per tenant namespace: completed, failed, terminated and one still-running workflow."""
-    from temporalio.client import WorkflowFailureError
+def seed_temporal(server: TemporalServer, telemetry: Any = None) -> Iterator[None]:
+    """Per tenant namespace: completed, failed, terminated and one still-running workflow, run by a
+    worker that keeps polling until teardown; with `telemetry` (collectors.worker) its SDK metrics
+    are recorded by tenant."""
+    from temporalio.client import Client, WorkflowFailureError
     from temporalio.service import RPCError
 
     from tests.support.temporal import AsyncRunner, ObsWorkflow, RunningWorker, ready_client
 
     aio = AsyncRunner()
+    workers: list[RunningWorker] = []
     try:
         for tenant in TENANTS:
             client = ready_client(aio, server.address, f"tenant-{tenant}")
+            if telemetry is not None:
+                client = aio.run(Client.connect(server.address, namespace=f"tenant-{tenant}",
+                                                runtime=telemetry.runtime, interceptors=telemetry.interceptors))
             queue = f"tenant-{tenant}-main"
             worker = RunningWorker(aio, client, queue)
+            workers.append(worker)
 
             async def run(client: Any = client, queue: str = queue) -> None:
                 for index, mode in enumerate(("ok", "ok", "fail", "wait", "terminate")):
@@ -149,9 +158,11 @@ def seed_temporal(server: TemporalServer) -> Iterator[None]:
                     await client.get_workflow_handle(f"{queue}-missing").describe()
 
             aio.run(run())
-            worker.stop()
         yield
     finally:
+        for worker in workers:
+            with contextlib.suppress(Exception):
+                worker.stop()
         aio.close()
 
 
@@ -167,6 +178,10 @@ def traffic(app_url: str) -> None:
                 http.get(f"/v1/tenants/{tenant}/infer",
                          params={"tokens": 10 * n, "cache": "hit" if i % 2 else "miss", "sleep": 0.02},
                          headers=headers)
+            for i in range(3 * n):  # agent tasks: business metrics (users, outcomes, vector search)
+                http.post(f"/v1/tenants/{tenant}/tasks",
+                          params={"user": f"u{i % n}", "outcome": "failure" if i == 0 else "success",
+                                  "results": i, "sleep": 0.01})
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +189,7 @@ def live() -> Iterator[dict[str, Any]]:
     sources = available_sources()
     stack = contextlib.ExitStack()
     with stack:
+        config = obsconfig.load(ROOT / "obsbundle.yaml")
         targets: dict[str, list[str]] = {}
         cfg: dict[str, Any] = {"sources": {}, "exporter": {"scrape_timeout": "5s"}}
         held: list[Any] = []
@@ -193,7 +209,17 @@ def live() -> Iterator[dict[str, Any]]:
             cfg["sources"]["redis"] = [{"name": "cache", "url": rs.url, "scan": {"interval": "1s"}}]
         if "temporal" in sources:
             ts = stack.enter_context(TemporalServer(namespaces=[f"tenant-{t}" for t in TENANTS]))
-            seeding = seed_temporal(ts)
+            telemetry = None
+            if "worker" in sources:  # the seeding worker's SDK metrics by tenant, on its own /metrics
+                from collectors.app import instrument
+                from collectors.worker import WorkerTelemetry
+
+                otel = instrument(config, service_name="agent-worker")
+                stack.callback(otel.shutdown)
+                targets["worker"] = [f"127.0.0.1:{otel.start_http_server('127.0.0.1:0')}"]
+                telemetry = WorkerTelemetry(config, otel)
+                stack.callback(telemetry.close)
+            seeding = seed_temporal(ts, telemetry)
             next(seeding)
             stack.callback(lambda: next(seeding, None))
             cfg["sources"]["temporal"] = [{"name": "main", "address": ts.address, "refresh_interval": "1s",
@@ -217,7 +243,6 @@ def live() -> Iterator[dict[str, Any]]:
                 exporter = stack.enter_context(ExporterProcess(kind, cfg))
                 targets[kind] = [exporter.address]
         targets["node"] = [stack.enter_context(NodeExporter()).address]
-        config = obsconfig.load(ROOT / "obsbundle.yaml")
         # cost windows of 15 s, so month-to-date and the forecast have data within seconds
         config["cost"] = {**config["cost"], "resolution": "15s", "forecast_min_elapsed": "1s"}
         # the recording rules the SLO panels read (the 30d window), evaluated every second here,
@@ -236,6 +261,8 @@ def live() -> Iterator[dict[str, Any]]:
             "temporal": f'count(sum by (tenant_id) (temporal_tenant_workflows_closed{{tenant_id=~"{TENANT_REGEX}"}}'
                         ' > 0)) == 3',
             "app": f'count(sum by (tenant_id) (http_server_requests_total{{tenant_id=~"{TENANT_REGEX}"}})) == 3',
+            "business": f'count(sum by (tenant_id) (agent_tasks_started_total{{tenant_id=~"{TENANT_REGEX}"}})) == 3',
+            "worker": f'count(sum by (tenant_id) (temporal_worker_polls_total{{tenant_id=~"{TENANT_REGEX}"}})) == 3',
             "probes": f'count(probe_success{{tenant_id=~"{TENANT_REGEX}|_shared"}} == 1) == 5',
         }
         for source, expr in ready.items():
@@ -305,7 +332,7 @@ def test_every_panel_query_runs_and_returns_data(live: dict[str, Any]) -> None:
                     exempt.add(name)
     assert errors == []
     assert empty == [], "\n".join(empty)
-    if {*EXPORTER_SOURCES, "app"} <= sources:
+    if {*EXPORTER_SOURCES, "app", "business", "worker"} <= sources:
         assert skipped == set()  # every source present: every panel was held to "returns data"
     if {"postgres", "redis"} <= sources:
         assert exempt == {"postgresql: Replication lag", "redis: Replication lag"}
@@ -372,6 +399,8 @@ def test_panels_show_the_seeded_values(live: dict[str, Any]) -> None:
             ("temporal", "tenant", "Workflow failure ratio", {t: 0.5 for t in TENANTS}),
             ("temporal", "tenants", "Tenants with workflows", {"": 3}),
         ]
+    if "business" in sources:  # traffic(): tenant n's tasks come from users u0 .. u(n-1)
+        cases += [("business", "tenants", "Active users by tenant", dict(n))]
     if "probes" in sources:
         cases += [("probes", "infrastructure", "Probes succeeding", {"": 1})]
     mismatches = []

@@ -7,6 +7,7 @@ from typing import Any
 
 from generators.dashboards.builder import Board, Q, Thresholds, stat, thresholds, timeseries
 from generators.queries import SHARED, TENANT, quantile, rate
+from obsbundle.catalog import worker
 
 UP = Thresholds((("red", 0), ("green", 1)))
 FAILED = 'status=~"failed|timed_out|terminated"'
@@ -81,6 +82,32 @@ def board(config: Mapping[str, Any]) -> Board:
                    Q(f"sum by (tenant_id) (temporal_tenant_task_queue_dispatch_rate_per_second{{{TENANT}}})",
                      "{{tenant_id}} dispatched"), unit="ops", w=8),
     ]
+    # Worker side (collectors.worker), per Temporal's worker-performance guide.
+    workers = [
+        timeseries("Worker schedule-to-start p99", "Time tasks waited in the queue before a worker of the tenant "
+                   "started them, 99th percentile, by task queue. Dashed lines: "
+                   "`thresholds.temporal_worker_schedule_to_start_p99_seconds`.",
+                   Q(quantile(0.99, worker.SCHEDULE_TO_START.name, "tenant_id, task_queue, task_type"),
+                     worker.LEGEND), unit="s",
+                   th=thresholds(config, "temporal_worker_schedule_to_start_p99_seconds"), w=8),
+        timeseries("Worker task slots available", "Free task slots of the tenant's workers (the lowest "
+                   "worker); 0 means saturated. Dashed lines: `thresholds.temporal_worker_slots_exhausted`.",
+                   Q(f"min by (tenant_id, task_queue, task_type) ({worker.SLOTS_AVAILABLE.name}{{{TENANT}}})",
+                     worker.LEGEND), unit="short",
+                   th=thresholds(config, "temporal_worker_slots_exhausted", below=True), w=8),
+        timeseries("Worker polls by result", "Long polls of the tenant's workers per second: `task` got work, "
+                   "`empty` timed out idle. Only empty polls while the backlog grows means the wrong queue.",
+                   Q(rate(worker.POLLS.name, labels="tenant_id, task_queue, result"),
+                     "{{tenant_id}} {{task_queue}} {{result}}"), unit="ops", w=8),
+        timeseries("Worker task execution p99", "Time workers spent executing a workflow task or an activity, "
+                   "99th percentile.",
+                   Q(quantile(0.99, worker.EXECUTION.name, "tenant_id, task_queue, task_type"), worker.LEGEND),
+                   unit="s", w=12),
+        timeseries("Worker task failures", "Workflow tasks and activities that failed in the tenant's workers, "
+                   "per second.",
+                   Q(f"{rate(worker.TASK_FAILURES.name, labels='tenant_id, task_queue, task_type')} or vector(0)",
+                     worker.LEGEND), unit="ops", w=12),
+    ]
     server = [
         timeseries("Frontend requests by tenant", "Requests the Temporal frontend served per second "
                    "(server metrics, relabel mode).",
@@ -121,7 +148,7 @@ def board(config: Mapping[str, Any]) -> Board:
         description="Temporal (obsbundle exporter temporal): running and closed workflows, task-queue backlog "
                     "and workers per tenant namespace, and the server's own request metrics in relabel mode.",
         tenant_metric="temporal_tenant_workflows_running",
-        sections=[("Status", status), ("Workflows", workflows), ("Task queues", queues),
+        sections=[("Status", status), ("Workflows", workflows), ("Task queues", queues), ("Workers", workers),
                   ("Server (relabel mode)", server), ("Exporter", exporter)],
         related=("infrastructure", "tenants", "tenant", "postgresql", "redis"),
         tags=("temporal",),

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from generators.dashboards.builder import Board, Q, stat, table, thresholds, timeseries
-from generators.queries import REAL_TENANTS, REQUESTS, RI, TENANT, increase, rate
+from generators.queries import REAL_TENANTS, REQUESTS, RI, TENANT, increase, quantile, rate
+from obsbundle.catalog import business
 
 
 def board(config: Mapping[str, Any]) -> Board:
@@ -51,15 +52,31 @@ def board(config: Mapping[str, Any]) -> Board:
         timeseries("Running workflows by tenant", "Temporal workflow executions currently running (tasks in "
                    "progress).", Q(f"sum by (tenant_id) (temporal_tenant_workflows_running{{{TENANT}}})",
                                    "{{tenant_id}}"), unit="short", w=8),
-        timeseries("Workers (agents) by tenant", "Worker pollers seen on the tenant's task queues; 0 while "
-                   "workflows are running means nothing is processing them.",
-                   Q(f"sum by (tenant_id) (temporal_tenant_task_queue_pollers{{{TENANT}}})", "{{tenant_id}}"),
-                   unit="short", w=8),
         timeseries("Workflows closed by tenant", "Workflows that closed within the exporter's closed window, by "
                    "status.", Q(f"sum by (tenant_id, status) (temporal_tenant_workflows_closed{{{TENANT}}})",
                                 "{{tenant_id}} {{status}}"), unit="short", w=8),
         timeseries("PostgreSQL connections by tenant", "Client connections attributed to the tenant, all states.",
                    Q(f"sum by (tenant_id) (pg_tenant_connections{{{TENANT}}})", "{{tenant_id}}"), unit="short", w=8),
+    ]
+    # The platform team's business dashboard: "active users, tasks, agents per tenant" (collectors.app.business).
+    work = [
+        timeseries("Agents active by tenant", "Agents running now in the platform's services (a callback "
+                   "gauge read at each collection).",
+                   Q(f"sum by (tenant_id) ({business.AGENTS_ACTIVE.name}{{{TENANT}}})", "{{tenant_id}}"),
+                   unit="short", w=6),
+        timeseries("Tasks started and finished by tenant", "Agent tasks started, and finished by outcome, per "
+                   "second; finished below started means tasks pile up.",
+                   Q(rate(business.TASKS_STARTED.name, labels="tenant_id"), "{{tenant_id}} started"),
+                   Q(rate(business.TASKS_FINISHED.name, labels="tenant_id, outcome"), "{{tenant_id}} {{outcome}}"),
+                   unit="ops", w=6),
+        timeseries("Active users by tenant", "Distinct users seen over each window (HyperLogLog estimate, "
+                   "1.6% standard error); the maximum across service instances, which each count their own users.",
+                   Q(f"max by (tenant_id, window) ({business.ACTIVE_USERS.name}{{{TENANT}}})",
+                     "{{tenant_id}} {{window}}"), unit="short", w=6),
+        timeseries("Vector search p95 by tenant", "95th percentile wall time of one vector-store similarity "
+                   "search, per tenant.",
+                   Q(quantile(0.95, business.VECTOR_SEARCH_DURATION.name, "tenant_id"), "{{tenant_id}}"),
+                   unit="s", w=6),
     ]
     storage = [
         timeseries("PostgreSQL storage by tenant", "Size of the tenant's schemas: tables, indexes and TOAST.",
@@ -77,7 +94,8 @@ def board(config: Mapping[str, Any]) -> Board:
         description="Business view: active tenants, requests, inference tokens, workflows (tasks), workers "
                     "(agents) and storage per tenant across the API, PostgreSQL, Redis and Temporal.",
         tenant_metric=REQUESTS,
-        sections=[("Tenants", counts), ("Usage", usage), ("Activity", activity), ("Storage", storage)],
+        sections=[("Tenants", counts), ("Usage", usage), ("Activity", activity), ("Agents and tasks", work),
+                  ("Storage", storage)],
         related=("tenant", "application", "postgresql", "redis", "temporal"),
         tags=("tenants",),
     )
