@@ -12,7 +12,11 @@ import uvicorn
 from fastapi import FastAPI
 
 ROUTE = "/v1/tenants/{tenant}/agents/{agent_id}"
-VARIANTS = ("bare", "obsbundle-notrace", "obsbundle", "instrumentator", "starlette-exporter", "otel-fastapi")
+VARIANTS = (
+    "bare", "obsbundle-notrace", "obsbundle-sampled", "obsbundle", "instrumentator", "starlette-exporter",
+    "otel-fastapi",
+)
+SAMPLE_RATIO = 0.1  # the "configured ratio" of the full variant: 1 request in 10 starts a trace
 
 
 def build_app() -> FastAPI:
@@ -29,13 +33,15 @@ def instrumented(variant: str) -> Any:
     app = build_app()
     if variant == "bare":
         return app
-    if variant in ("obsbundle", "obsbundle-notrace"):
+    if variant.startswith("obsbundle"):
         from collectors.app import instrument
         from collectors.app.asgi import TenantMiddleware
 
-        otel = instrument(service_name="bench", routes=[ROUTE])
+        # No route list: the templates come from FastAPI's router, as in a real service.
+        ratio = SAMPLE_RATIO if variant == "obsbundle-sampled" else 1.0
+        otel = instrument(service_name="bench", trace_sample_ratio=ratio)
         # Tracing off: our tenant + metrics layer alone, without OpenTelemetry's server-span middleware.
-        return otel.asgi(app) if variant == "obsbundle" else TenantMiddleware(app, otel)
+        return TenantMiddleware(app, otel) if variant == "obsbundle-notrace" else otel.asgi(app)
     if variant == "instrumentator":
         from prometheus_fastapi_instrumentator import Instrumentator
 

@@ -12,7 +12,7 @@ from collectors.app.contract import active
 from collectors.app.helpers import InferenceRecorder, cache_hit, cache_miss, record_cache, record_inference
 from collectors.app.routes import RouteTable
 from collectors.app.setup import Instrumentation, app_section, instrument
-from collectors.app.tenant import TenantSources, current_tenant, tenant_context
+from collectors.app.tenant import TenantSources, current_tenant, set_tenant, tenant_context
 
 __all__ = [
     "InferenceRecorder",
@@ -27,5 +27,6 @@ __all__ = [
     "instrument",
     "record_cache",
     "record_inference",
+    "set_tenant",
     "tenant_context",
 ]

@@ -20,7 +20,7 @@ from collectors.app.contract import Instrumented
 from collectors.app.frameworks import scope_route, starlette_matcher
 from collectors.app.metrics import method_label
 from collectors.app.routes import OTHER
-from collectors.app.tenant import with_tenant
+from collectors.app.tenant import request_context
 from obsbundle.tenancy import LABEL
 
 Scope = MutableMapping[str, Any]
@@ -56,7 +56,8 @@ class TenantMiddleware:
         found = self._router(scope) if self._router else None
         route, params = found or self.inst.routes.match(scope.get("path") or "/")
         tenant = self.inst.tenants.resolve(_headers(scope), params)
-        token = context.attach(with_tenant(tenant))
+        holder, ctx = request_context(tenant)
+        token = context.attach(ctx)
         trace.get_current_span().set_attribute(LABEL, tenant)
         method = method_label(scope.get("method"))
         status = 500  # unless the app starts a response
@@ -74,7 +75,7 @@ class TenantMiddleware:
             if route == OTHER:
                 route = scope_route(scope) or OTHER  # e.g. inside a Mount, routed by the app
             duration = time.perf_counter() - started
-            self.inst.metrics.request_finished(capped, route, method, status, duration, sent)
+            self.inst.metrics.request_finished(capped, route, method, status, duration, sent, holder.tenant)
             self.inst.access_log(method, route, status, duration)
 
         async def send_recording(message: Message) -> None:

@@ -11,6 +11,7 @@ from opentelemetry.metrics import Counter, Histogram, Meter
 
 from collectors.app.exemplars import ExemplarStore
 from collectors.app.limits import TenantCap
+from collectors.app.tally import Tally
 from obsbundle.catalog import Metric
 from obsbundle.catalog import app as names
 from obsbundle.tenancy import OVERFLOW
@@ -43,12 +44,12 @@ class AppMetrics:
         self.inference_cap = TenantCap(max_tenants, overflow)
         self.cache_cap = TenantCap(max_tenants, overflow)
         self._duration = histogram(names.REQUEST_DURATION)
-        self._requests = counter(names.REQUESTS)
-        self._errors = counter(names.ERRORS)
-        self._response_bytes = counter(names.RESPONSE_BYTES)
-        self._active = meter.create_up_down_counter(
-            names.ACTIVE_REQUESTS.name, unit="1", description=names.ACTIVE_REQUESTS.help
-        )
+        # The per-request counters are tallies (see tally.py): one SDK measurement per request is left.
+        http = ("tenant_id", "route", "method")
+        self._requests = Tally(meter, names.REQUESTS, (*http, "status_class"))
+        self._errors = Tally(meter, names.ERRORS, http)
+        self._response_bytes = Tally(meter, names.RESPONSE_BYTES, http)
+        self._active = Tally(meter, names.ACTIVE_REQUESTS, ("tenant_id",), monotonic=False)
         self._inference = histogram(names.INFERENCE_DURATION)
         self._tokens = counter(names.INFERENCE_TOKENS)
         self._hits = counter(names.CACHE_HITS)
@@ -61,22 +62,27 @@ class AppMetrics:
     def request_started(self, tenant: str) -> str:
         """Count an in-flight request; returns the capped tenant to pass to `request_finished`."""
         capped = self.http_cap.admit(tenant, names.ACTIVE_REQUESTS.name)
-        self._active.add(1, {"tenant_id": capped})
+        self._active.add(1, capped)
         return capped
 
     def request_finished(
-        self, capped: str, route: str, method: str, status: int, duration: float, response_bytes: int = 0
+        self, capped: str, route: str, method: str, status: int, duration: float, response_bytes: int = 0,
+        tenant: str | None = None,
     ) -> None:
+        """`capped` is what `request_started` returned; `tenant`, the request's tenant by its end
+        (`set_tenant` may have named it while the app ran)."""
+        self._active.add(-1, capped)
+        if tenant is not None and tenant != capped:
+            capped = self.http_cap.admit(tenant)  # overflowed points are counted below
         labels = {"tenant_id": capped, "route": route, "method": method}
         if response_bytes:
-            self._response_bytes.add(response_bytes, labels)
-        self._active.add(-1, {"tenant_id": capped})
+            self._response_bytes.add(response_bytes, capped, route, method)
         self._duration.record(duration, labels)
         if self.exemplars is not None:
             self.exemplars.observe(labels, duration)
-        self._requests.add(1, {**labels, "status_class": status_class(status)})
+        self._requests.add(1, capped, route, method, status_class(status))
         if status >= 500:
-            self._errors.add(1, labels)
+            self._errors.add(1, capped, route, method)
         if capped == OVERFLOW:
             self.http_cap.count_overflow(names.REQUEST_DURATION.name, names.REQUESTS.name)
             if response_bytes:

@@ -15,12 +15,22 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, ObservableGauge, UpDownCounter
+from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
+    Counter,
+    Histogram,
+    MeterProvider,
+    ObservableCounter,
+    ObservableGauge,
+    ObservableUpDownCounter,
+    UpDownCounter,
+)
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from prometheus_client import CollectorRegistry
 
 from collectors.app.asgi import ASGIApp, asgi_middleware
@@ -98,7 +108,10 @@ class Instrumentation:
                     scope_info_enabled=False,
                     registry=converted,
                     cardinality_limits={
-                        kind: limit for kind in (Counter, UpDownCounter, Histogram, ObservableGauge)
+                        kind: limit for kind in (
+                            Counter, UpDownCounter, Histogram, ObservableGauge, ObservableCounter,
+                            ObservableUpDownCounter,
+                        )
                     },
                 )
             )
@@ -130,8 +143,15 @@ class Instrumentation:
             ),
         ]
         self.resource = resource
-        self.meter_provider = MeterProvider(metric_readers=readers, resource=resource, views=views)
-        self.tracer_provider = TracerProvider(resource=resource)
+        # The SDK's exemplars reach OTLP only (the Prometheus exporter drops them; ExemplarStore
+        # serves /metrics), so without OTLP metrics their reservoirs are pure cost on every point.
+        exemplar_filter = None if "metrics" in raw else AlwaysOffExemplarFilter()
+        self.meter_provider = MeterProvider(
+            metric_readers=readers, resource=resource, views=views, exemplar_filter=exemplar_filter
+        )
+        self.tracer_provider = TracerProvider(
+            resource=resource, sampler=ParentBased(TraceIdRatioBased(float(app["trace_sample_ratio"])))
+        )
         for processor in span_processors:
             self.tracer_provider.add_span_processor(processor)
         if self.registry is not None and exemplars is not None:  # after the reader is registered: it describes

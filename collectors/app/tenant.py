@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry import baggage, context
+from opentelemetry import baggage, context, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
@@ -95,14 +95,64 @@ class TenantSources:
         return UNASSIGNED
 
 
+_REQUEST = context.create_key("obsbundle.request_tenant")
+
+
+class RequestTenant:
+    """The tenant of one request, changeable while it runs (`set_tenant`), read when it is recorded.
+
+    A mutable holder rather than a context value alone: FastAPI runs sync dependencies in a
+    worker thread with a copy of the context, so a new context value set there would never reach
+    the middleware that records the request.
+    """
+
+    __slots__ = ("tenant",)
+
+    def __init__(self, tenant: str) -> None:
+        self.tenant = tenant
+
+
+def request_context(tenant: str) -> tuple[RequestTenant, Context]:
+    """The context a middleware attaches for one request: tenant baggage plus its holder."""
+    holder = RequestTenant(tenant)
+    return holder, context.set_value(_REQUEST, holder, with_tenant(tenant))
+
+
+def _trusted(tenant: str) -> str:
+    return tenant if tenant in RESERVED else (normalize(tenant) if tenant.strip() else UNASSIGNED)
+
+
+def set_tenant(tenant: str) -> str:
+    """Name the running request's tenant from code, e.g. a FastAPI dependency or Flask `before_request`
+    that looks the caller up; returns the normalised id.
+
+    Every metric of the request, its server span, access log and later spans use it. Outside a
+    request (no instrumented middleware) it raises RuntimeError: use `tenant_context` there.
+    """
+    holder = context.get_value(_REQUEST)
+    if not isinstance(holder, RequestTenant):
+        raise RuntimeError("set_tenant() outside an instrumented request; use tenant_context() for other work")
+    tenant_id = _trusted(tenant)
+    holder.tenant = tenant_id
+    # outbound baggage (the holder stays); undone when the middleware detaches its context
+    context.attach(baggage.set_baggage(LABEL, tenant_id))
+    trace.get_current_span().set_attribute(LABEL, tenant_id)
+    return tenant_id
+
+
 def current_tenant(ctx: Context | None = None) -> str:
     """The tenant of the running request (or `tenant_context` block); `_unassigned` outside one."""
+    holder = context.get_value(_REQUEST, ctx)
+    if holder is not None:
+        return holder.tenant  # type: ignore[attr-defined, no-any-return]
     value = baggage.get_baggage(LABEL, ctx)
     return str(value) if value else UNASSIGNED
 
 
 def with_tenant(tenant: str, ctx: Context | None = None) -> Context:
-    return baggage.set_baggage(LABEL, tenant, ctx)
+    """`ctx` with `tenant` in baggage; a request's holder no longer applies under it."""
+    ctx = baggage.set_baggage(LABEL, tenant, ctx)
+    return context.set_value(_REQUEST, None, ctx) if context.get_value(_REQUEST, ctx) is not None else ctx
 
 
 @contextmanager
@@ -112,7 +162,7 @@ def tenant_context(tenant: str) -> Iterator[str]:
     The caller is trusted code, so any non-empty name is accepted and normalised (reserved ids
     such as `_shared` pass through).
     """
-    tenant_id = tenant if tenant in RESERVED else (normalize(tenant) if tenant.strip() else UNASSIGNED)
+    tenant_id = _trusted(tenant)
     token = context.attach(with_tenant(tenant_id))
     try:
         yield tenant_id

@@ -17,7 +17,7 @@ from opentelemetry.metrics import NoOpMeterProvider
 from collectors.app.contract import Instrumented
 from collectors.app.frameworks import flask_matcher
 from collectors.app.metrics import method_label
-from collectors.app.tenant import with_tenant
+from collectors.app.tenant import request_context
 from obsbundle.tenancy import LABEL
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -66,7 +66,8 @@ class TenantMiddleware:
         found = self._router(environ) if self._router else None
         route, params = found or self.inst.routes.match(environ.get("PATH_INFO") or "/")
         tenant = self.inst.tenants.resolve(_headers(environ), params)
-        token = context.attach(with_tenant(tenant))
+        holder, ctx = request_context(tenant)
+        token = context.attach(ctx)
         trace.get_current_span().set_attribute(LABEL, tenant)
         method = method_label(environ.get("REQUEST_METHOD"))
         status = [500]
@@ -82,7 +83,7 @@ class TenantMiddleware:
 
         def finish(sent: int = 0) -> None:
             duration = time.perf_counter() - started
-            self.inst.metrics.request_finished(capped, route, method, status[0], duration, sent)
+            self.inst.metrics.request_finished(capped, route, method, status[0], duration, sent, holder.tenant)
             self.inst.access_log(method, route, status[0], duration)
             context.detach(token)
 
