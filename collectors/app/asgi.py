@@ -1,44 +1,27 @@
-"""ASGI middleware: OpenTelemetry's server spans plus tenant-labelled request metrics.
+"""ASGI middleware: server spans plus tenant-labelled request metrics.
 
-The stack is `OpenTelemetryMiddleware(TenantMiddleware(app))`: the outer layer (from
-opentelemetry-instrumentation-asgi) makes the server span and extracts W3C context; the inner
-layer resolves the tenant, puts it in baggage and on the server span, and records the catalogued
-HTTP metrics. OTel's own HTTP metrics are switched off (no-op meter) because they carry no tenant.
+The stack is `ServerSpanMiddleware(TenantMiddleware(app))`: the outer layer makes the server span
+and extracts W3C context (serverspan.py says why it is not OpenTelemetry's ASGI middleware); the
+inner layer resolves the tenant, puts it in baggage and on the server span, records the
+catalogued HTTP metrics, and names the span after the route.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 from opentelemetry import context, trace
-from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-from opentelemetry.metrics import NoOpMeterProvider
 
+from collectors.app.asgi_types import ASGIApp, Message, Receive, Scope, Send, request_headers
 from collectors.app.contract import Instrumented
 from collectors.app.frameworks import scope_route, starlette_matcher
 from collectors.app.metrics import method_label
 from collectors.app.routes import OTHER
+from collectors.app.serverspan import ServerSpanMiddleware, finish_server_span
 from collectors.app.tenant import request_context
 from obsbundle.tenancy import LABEL
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-def _headers(scope: Scope) -> Callable[[str], str | None]:
-    """A lower-case header lookup that never raises on odd bytes (latin-1 maps every byte)."""
-    found: dict[str, str] = {}
-    for name, value in scope.get("headers") or ():
-        try:
-            found.setdefault(bytes(name).decode("latin-1").lower(), bytes(value).decode("latin-1"))
-        except (TypeError, ValueError):
-            continue
-    return found.get
+__all__ = ["ASGIApp", "TenantMiddleware", "asgi_middleware"]
 
 
 class TenantMiddleware:
@@ -55,7 +38,7 @@ class TenantMiddleware:
             return
         found = self._router(scope) if self._router else None
         route, params = found or self.inst.routes.match(scope.get("path") or "/")
-        tenant = self.inst.tenants.resolve(_headers(scope), params)
+        tenant = self.inst.tenants.resolve(request_headers(scope).get, params)
         holder, ctx = request_context(tenant)
         token = context.attach(ctx)
         trace.get_current_span().set_attribute(LABEL, tenant)
@@ -76,6 +59,7 @@ class TenantMiddleware:
                 route = scope_route(scope) or OTHER  # e.g. inside a Mount, routed by the app
             duration = time.perf_counter() - started
             self.inst.metrics.request_finished(capped, route, method, status, duration, sent, holder.tenant)
+            finish_server_span(method, route, status)
             self.inst.access_log(method, route, status, duration)
 
         async def send_recording(message: Message) -> None:
@@ -97,10 +81,5 @@ class TenantMiddleware:
 
 
 def asgi_middleware(app: ASGIApp, instrumentation: Instrumented) -> ASGIApp:
-    """Wrap an ASGI app with server spans (OTel) and tenant-labelled metrics (ours)."""
-    return OpenTelemetryMiddleware(
-        TenantMiddleware(app, instrumentation),
-        tracer_provider=instrumentation.tracer_provider,
-        meter_provider=NoOpMeterProvider(),
-        exclude_spans=["receive", "send"],
-    )
+    """Wrap an ASGI app with server spans and tenant-labelled metrics."""
+    return ServerSpanMiddleware(TenantMiddleware(app, instrumentation), instrumentation.tracer_provider)

@@ -8,6 +8,7 @@ apps. Templates come from code, never from the request, so the `route` label sta
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
@@ -19,6 +20,7 @@ _STARLETTE_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):[^{}]*\}")
 _FLASK_PARAM = re.compile(r"<(?:[^<>]*:)?([A-Za-z_][A-Za-z0-9_]*)>")
 
 
+@functools.lru_cache(maxsize=4096)  # paths come from the router's code, so this is bounded in practice
 def template(path: str) -> str:
     """`/a/{id:int}` and `/a/<int:id>` -> `/a/{id}`."""
     return _FLASK_PARAM.sub(r"{\1}", _STARLETTE_PARAM.sub(r"{\1}", path))
