@@ -1,4 +1,4 @@
-"""`python -m benchmarks.app_peers`: CPU per request and latency added by each instrumentation.
+"""`python -m benchmarks.app` (first part): CPU per request and latency added by each instrumentation.
 
 Every variant serves the same FastAPI route from its own uvicorn process on loopback. One client
 sends the same sequential requests to each, with raw ids in the path (`/v1/tenants/t3/agents/1234`)
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.app_peers.serve import VARIANTS
+from benchmarks.app.serve import SAMPLE_RATIO, VARIANTS
 from benchmarks.results import record
 from obsbundle.services import free_port, port_open, wait_for
 
@@ -31,7 +31,8 @@ TICKS = os.sysconf("SC_CLK_TCK")
 LABELS = {
     "bare": "bare FastAPI (baseline)",
     "obsbundle-notrace": "collectors.app, tracing off",
-    "obsbundle": "collectors.app, metrics + tenant + traces",
+    "obsbundle-sampled": f"collectors.app, metrics + tenant + traces sampled at {SAMPLE_RATIO}",
+    "obsbundle": "collectors.app, metrics + tenant + every request traced",
     "instrumentator": "prometheus-fastapi-instrumentator",
     "starlette-exporter": "starlette-exporter",
     "otel-fastapi": "OpenTelemetry FastAPI instrumentation (traces + metrics)",
@@ -46,7 +47,7 @@ def cpu_seconds(pid: int) -> float:
 def measure(variant: str) -> tuple[float, float, float]:
     """(CPU µs per request, p50 ms, p99 ms) for one variant, in a fresh server process."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.app_peers.serve", variant, str(port)], cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.app.serve", variant, str(port)], cwd=ROOT)
     try:
         wait_for(lambda: port_open(port), 30, what=f"{variant} server")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
@@ -84,13 +85,15 @@ def main() -> int:
         cpu, p50, p99 = med[v]
         print(f"| {LABELS[v]} | {cpu:.0f} | {cpu - base[0]:+.0f} | {p50:.2f} | {(p50 - base[1]) * 1e3:+.0f} "
               f"| {p99:.2f} | {(p99 - base[2]) * 1e3:+.0f} |")
-    ours, ours_notrace, peer = med["obsbundle"][0], med["obsbundle-notrace"][0], med["instrumentator"][0]
+    # "full instrumentation" is traces at the configured ratio (SAMPLE_RATIO), as the goal says
+    ours, ours_notrace, peer = med["obsbundle-sampled"][0], med["obsbundle-notrace"][0], med["instrumentator"][0]
     print(f"\ngoal 1 (full collectors.app adds <= instrumentator's CPU): "
           f"{'met' if ours - base[0] <= peer - base[0] else 'NOT met'} "
           f"({ours - base[0]:+.0f} vs {peer - base[0]:+.0f} µs)")
     print(f"goal 2 (tracing off adds <= 100 µs CPU): {'met' if ours_notrace - base[0] <= 100 else 'NOT met'} "
           f"({ours_notrace - base[0]:+.0f} µs)")
-    record("app", "added CPU per request, full (metrics, tenant, traces)", f"{ours - base[0]:+.0f} µs",
+    record("app", f"added CPU per request, full (metrics, tenant, traces at {SAMPLE_RATIO})",
+           f"{ours - base[0]:+.0f} µs",
            f"{peer - base[0]:+.0f} µs (instrumentator, metrics only)", "<= the instrumentator",
            ours - base[0] <= peer - base[0])
     record("app", "added CPU per request, tracing off", f"{ours_notrace - base[0]:+.0f} µs", target="<= 100 µs",
@@ -98,5 +101,3 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.app_peers.serve VARIANT PORT`: the benchmark's FastAPI app under one instrumentation.
+"""`python -m benchmarks.app.serve VARIANT PORT`: the benchmark's FastAPI app under one instrumentation.
 
 Each variant runs in its own process so the CPU the server burns can be read from /proc alone.
 """

@@ -15,7 +15,6 @@ import io
 import json
 import os
 import statistics
-import sys
 import time
 from typing import Any
 
@@ -134,5 +133,3 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
