@@ -229,9 +229,30 @@ class Instrumentation:
     def instrument_httpx(self, client: Any) -> Any:
         """Spans for an httpx client's calls, which then carry W3C trace context and tenant baggage."""
         from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+        from opentelemetry.metrics import NoOpMeterProvider
 
-        HTTPXClientInstrumentor.instrument_client(client, tracer_provider=self.tracer_provider)
+        # no-op meter: OTel's own http.client metrics carry no tenant and must not reach /metrics
+        HTTPXClientInstrumentor.instrument_client(client, tracer_provider=self.tracer_provider,
+                                                  meter_provider=NoOpMeterProvider())
         return client
+
+    def instrument_model_client(self, client: Any) -> Any:
+        """`instrument_httpx` plus model_provider_* metrics by tenant, provider and model (docs/clients.md)."""
+        from collectors.app import clients
+
+        return clients.for_instrumentation(self).instrument_model_client(client, self.tracer_provider)
+
+    def instrument_psycopg(self, conn: Any) -> Any:
+        """Spans and db_client_operation_duration_seconds by tenant for a psycopg 3 connection."""
+        from collectors.app import dbclient
+
+        return dbclient.for_instrumentation(self).instrument_psycopg(conn)
+
+    def instrument_redis(self, client: Any) -> Any:
+        """Spans, durations by tenant and `app.redis_caches` hits/misses for a redis client."""
+        from collectors.app import dbclient
+
+        return dbclient.for_instrumentation(self).instrument_redis(client)
 
     # -- exposition --------------------------------------------------------------------------
 

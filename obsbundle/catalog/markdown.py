@@ -10,6 +10,7 @@ SOURCE_TITLES = {
     "temporal": "Temporal exporter",
     "app": "Application (OpenTelemetry collectors)",
     "business": "Business metrics (collectors.app.business)",
+    "clients": "Outbound calls: model providers, PostgreSQL and Redis clients (collectors.app.clients)",
     "worker": "Temporal workers (SDK telemetry, collectors.worker)",
     "probes": "Uptime probes",
     "exporter": "Exporter self-metrics",

@@ -80,6 +80,20 @@ def board(config: Mapping[str, Any]) -> Board:
                    Q(f"sum by (instrument) (rate(otel_tenant_overflow_total[{RI}])) or vector(0)", "{{instrument}}"),
                    unit="ops", w=24, h=6),
     ]
+    provider = "model_provider_request_duration_seconds"
+    outbound = [
+        timeseries("Model provider p95 by provider", "95th percentile of outbound model-provider calls (to the "
+                   "response headers) per configured provider, `app.providers` (collectors.app.clients).",
+                   Q(quantile(0.95, provider, "provider"), "{{provider}}"), unit="s", w=8),
+        timeseries("Model provider errors by class", "Failed model-provider calls per second by error class: "
+                   "timeout, connect, http_5xx, http_4xx, other.",
+                   Q(rate("model_provider_errors_total", labels="provider, error"), "{{provider}} {{error}}"),
+                   unit="ops", w=8),
+        timeseries("DB client time by tenant", "Seconds per second each tenant spends in PostgreSQL statements "
+                   "and Redis commands, measured in the client (attributed even when tenants share one role).",
+                   Q(rate("db_client_operation_duration_seconds_sum", labels="tenant_id"), "{{tenant_id}}"),
+                   unit="s", w=8),
+    ]
     return Board(
         slug="application",
         title="Application performance",
@@ -87,7 +101,8 @@ def board(config: Mapping[str, Any]) -> Board:
                     "inference and cache, per tenant and route (OpenTelemetry, collectors.app).",
         tenant_metric=REQUESTS,
         sections=[("Summary", summary), ("Latency and throughput", latency), ("Errors", errors),
-                  ("Model inference", inference), ("Cache", cache)],
+                  ("Model inference", inference), ("Outbound calls", outbound),
+                  ("Cache", cache)],
         related=("infrastructure", "tenants", "tenant", "slo-budget"),
         tags=("application",),
     )
