@@ -64,6 +64,10 @@ CERT_DAYS = 30
 EXPORTER_SOURCES = ("postgres", "redis", "temporal", "probes")
 
 
+OUTBOUND_PANELS = {"application: Model provider p95 by provider", "application: Model provider errors by class",
+                   "application: DB client time by tenant"}
+
+
 def available_sources() -> set[str]:
     """Sources whose producer exists in this tree (the exporters land over time)."""
     sources = {s for s in EXPORTER_SOURCES if importlib.util.find_spec(f"exporters.{s}") is not None}
@@ -336,7 +340,9 @@ def test_every_panel_query_runs_and_returns_data(live: dict[str, Any]) -> None:
     assert errors == []
     assert empty == [], "\n".join(empty)
     if {*EXPORTER_SOURCES, "app", "business", "worker"} <= sources:
-        assert skipped == set()  # every source present: every panel was held to "returns data"
+        # every source present but "clients": the example API makes no outbound calls yet
+        # (tests/test_app_clients.py proves those metrics), so only the outbound-calls row is skipped
+        assert skipped == OUTBOUND_PANELS
     if {"postgres", "redis"} <= sources:
         assert exempt == {"postgresql: Replication lag", "redis: Replication lag"}
     print(f"\nlive dashboards: {checked} targets checked; sources covered: {sorted(sources)}; "
