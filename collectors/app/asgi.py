@@ -82,4 +82,4 @@ class TenantMiddleware:
 
 def asgi_middleware(app: ASGIApp, instrumentation: Instrumented) -> ASGIApp:
     """Wrap an ASGI app with server spans and tenant-labelled metrics."""
-    return ServerSpanMiddleware(TenantMiddleware(app, instrumentation), instrumentation.tracer_provider)
+    return ServerSpanMiddleware(TenantMiddleware(app, instrumentation), instrumentation.tracer)

@@ -14,7 +14,8 @@ timed per command.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
@@ -57,47 +58,35 @@ def redis_operation(command: object) -> str:
 
 
 def _cursor_classes(metrics: ClientMetrics, tracer: Tracer) -> tuple[type[Any], type[Any]]:
-    def span(operation: str) -> Any:
-        return tracer.start_as_current_span(operation, kind=SpanKind.CLIENT, attributes={
-            "db.system.name": "postgresql", "db.operation.name": operation})
+    @contextmanager
+    def traced(query: Any, connection: Any) -> Iterator[None]:
+        """A client span and a duration by tenant around one statement (sync or async)."""
+        operation = sql_operation(query, connection)
+        started = time.perf_counter()
+        try:
+            with tracer.start_as_current_span(operation, kind=SpanKind.CLIENT, attributes={
+                    "db.system.name": "postgresql", "db.operation.name": operation}):
+                yield
+        finally:
+            metrics.db_operation(current_tenant(), "postgresql", operation, time.perf_counter() - started)
 
     class TracedCursor(psycopg.Cursor[Any]):
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            operation = sql_operation(query, self.connection)
-            started = time.perf_counter()
-            try:
-                with span(operation):
-                    return super().execute(query, params, **kwargs)
-            finally:
-                metrics.db_operation(current_tenant(), "postgresql", operation, time.perf_counter() - started)
+            with traced(query, self.connection):
+                return super().execute(query, params, **kwargs)
 
         def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
-            operation = sql_operation(query, self.connection)
-            started = time.perf_counter()
-            try:
-                with span(operation):
-                    super().executemany(query, params_seq, **kwargs)
-            finally:
-                metrics.db_operation(current_tenant(), "postgresql", operation, time.perf_counter() - started)
+            with traced(query, self.connection):
+                super().executemany(query, params_seq, **kwargs)
 
     class AsyncTracedCursor(psycopg.AsyncCursor[Any]):
         async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            operation = sql_operation(query, self.connection)
-            started = time.perf_counter()
-            try:
-                with span(operation):
-                    return await super().execute(query, params, **kwargs)
-            finally:
-                metrics.db_operation(current_tenant(), "postgresql", operation, time.perf_counter() - started)
+            with traced(query, self.connection):
+                return await super().execute(query, params, **kwargs)
 
         async def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
-            operation = sql_operation(query, self.connection)
-            started = time.perf_counter()
-            try:
-                with span(operation):
-                    await super().executemany(query, params_seq, **kwargs)
-            finally:
-                metrics.db_operation(current_tenant(), "postgresql", operation, time.perf_counter() - started)
+            with traced(query, self.connection):
+                await super().executemany(query, params_seq, **kwargs)
 
     return TracedCursor, AsyncTracedCursor
 

@@ -20,15 +20,13 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from collectors.app.asgi_types import ASGIApp, Receive, Scope, Send, request_headers
 from collectors.app.routes import OTHER
 
-SCOPE = "obsbundle.collectors.app"
-
 
 class ServerSpanMiddleware:
     """Starts a SERVER span per HTTP request, continuing the caller's W3C trace context and baggage."""
 
-    def __init__(self, app: ASGIApp, tracer_provider: trace.TracerProvider) -> None:
+    def __init__(self, app: ASGIApp, tracer: trace.Tracer) -> None:
         self.app = app
-        self.tracer = tracer_provider.get_tracer(SCOPE)
+        self.tracer = tracer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "http":

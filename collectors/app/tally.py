@@ -38,10 +38,6 @@ class Tally:
         with self._lock:
             self._values[values] = self._values.get(values, 0) + amount
 
-    def value(self, *values: str) -> float:
-        with self._lock:
-            return self._values.get(values, 0)
-
     def _observe(self, _options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:
             items = list(self._values.items())
